@@ -1,0 +1,114 @@
+"""The two core steps: `validate` and `exact_dedup`."""
+from __future__ import annotations
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
+
+from datatools.frame import effective_score, field_text
+from datatools.step import Step, partition
+
+ROLES = ("system", "user", "assistant", "tool")
+RECORD_LEVEL_FIELDS = {"prompt", "last_user"}
+
+
+class ValidateParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    require_completion: bool = Field(
+        False, description="reject prompt-only rows (turn on when no generate step follows)"
+    )
+    prompt_must_end_with_user: bool = Field(
+        True, description="the last prompt turn must be a user (or tool) turn"
+    )
+
+
+class Validate(Step):
+    """Structural checks: empty prompt or completion, bad roles, prompt not ending with a user
+    turn, chosen identical to rejected, non-finite scores."""
+
+    name = "validate"
+    Params = ValidateParams
+    requires = ("prompt", "completion", "score", "label")
+
+    def __call__(self, frame: pl.DataFrame):
+        p = self.params
+        roles = pl.col("prompt").list.eval(pl.element().struct.field("role"))
+        contents = pl.col("prompt").list.eval(pl.element().struct.field("content"))
+        bad_role = roles.list.eval(~pl.element().is_in(ROLES)).list.any()
+        prompt_empty = (
+            contents.list.eval(pl.element().str.strip_chars().str.len_chars()).list.sum() == 0
+        ) | (pl.col("prompt").list.len() == 0)
+        last_role = roles.list.last()
+        completion = pl.col("completion")
+        empty_completion = completion.is_not_null() & (completion.str.strip_chars() == "")
+        score = effective_score()
+        # Same text under two different scores in one record: no preference can be learned.
+        same_text_diff_score = completion.is_not_null() & (
+            score.n_unique().over(["id", "completion"]) > 1
+        )
+        reason = (
+            pl.when(pl.col("prompt").is_null() | prompt_empty).then(pl.lit("validate.empty_prompt"))
+            .when(bad_role).then(pl.lit("validate.bad_role"))
+            .when(pl.lit(p.prompt_must_end_with_user) & ~last_role.is_in(["user", "tool"]))
+            .then(pl.lit("validate.prompt_not_ending_with_user"))
+            .when(pl.lit(p.require_completion) & completion.is_null())
+            .then(pl.lit("validate.missing_completion"))
+            .when(empty_completion).then(pl.lit("validate.empty_completion"))
+            .when(pl.col("score").is_not_null() & ~pl.col("score").is_finite())
+            .then(pl.lit("validate.score_not_finite"))
+            .when(same_text_diff_score).then(pl.lit("validate.chosen_equals_rejected"))
+        )
+        detail = (
+            pl.when(bad_role).then(pl.lit("roles: ") + roles.list.join(","))
+            .when(~last_role.is_in(["user", "tool"])).then(pl.lit("last turn: ") + last_role)
+            .when(same_text_diff_score)
+            .then(pl.lit("identical completion text under different scores"))
+        )
+        return partition(frame, reason, detail)
+
+
+class ExactDedupParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    fields: list[str] = Field(
+        default_factory=lambda: ["prompt"], min_length=1,
+        description="text fields compared: prompt, last_user, completion, or a column name. "
+        "Prompt-only fields drop whole duplicate records; with completion, duplicate rows",
+    )
+    normalize: bool = Field(True, description="casefold and collapse whitespace before hashing")
+
+
+class ExactDedup(Step):
+    """Drop exact duplicates by a hash of (normalised) text over the chosen fields; the first
+    occurrence is kept and named in each duplicate's detail."""
+
+    name = "exact_dedup"
+    Params = ExactDedupParams
+
+    def required_columns(self) -> set[str]:
+        return {f if f not in RECORD_LEVEL_FIELDS else "prompt" for f in self.params.fields}
+
+    def __call__(self, frame: pl.DataFrame):
+        parts = []
+        for f in self.params.fields:
+            text = field_text(f)
+            if self.params.normalize:
+                text = text.str.to_lowercase().str.replace_all(r"\s+", " ").str.strip_chars()
+            parts.append(text)
+        key = pl.concat_str(parts, separator="\x1f").hash(seed=0)
+        record_level = set(self.params.fields) <= RECORD_LEVEL_FIELDS
+        f = frame.with_row_index("__row").with_columns(key.alias("__key"))
+        if record_level:
+            first_id = pl.col("id").sort_by("__row").first().over("__key")
+            is_dup = pl.col("id") != first_id
+            detail = pl.lit("same ") + pl.lit("/".join(self.params.fields)) + " as record " + first_id
+        else:
+            first_row = pl.col("__row").min().over("__key")
+            is_dup = pl.col("__row") != first_row
+            first_cand = pl.col("candidate_id").sort_by("__row").first().over("__key")
+            detail = pl.lit("same ") + pl.lit("/".join(self.params.fields)) + " as " + first_cand
+        kept, rejected = partition(
+            f, pl.when(is_dup).then(pl.lit("exact_dedup.duplicate")), detail
+        )
+        return kept.drop("__row", "__key"), rejected.drop("__row", "__key")
+
+
+CORE_STEPS: dict[str, type[Step]] = {"validate": Validate, "exact_dedup": ExactDedup}

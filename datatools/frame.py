@@ -1,0 +1,126 @@
+"""The canonical frame every step reads and writes.
+
+One row per candidate: a prompt (list of messages, system turn included) and one completion.
+Rows of the same record share `id`; a record with n candidate answers is n rows. A prompt
+with no answer yet (input to `generate`) is one row with a null `completion`.
+Steps may add columns (scores, flags); builders only need the ones below.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable
+
+import polars as pl
+import xxhash
+
+MESSAGE = pl.Struct({"role": pl.String, "content": pl.String})
+FRAME_SCHEMA: dict[str, pl.DataType] = {
+    "id": pl.String,            # record id, shared by all candidates of one prompt
+    "candidate_id": pl.String,  # unique per row
+    "source": pl.String,        # "path:line" or "hub:org/name:row"
+    "prompt": pl.List(MESSAGE),
+    "completion": pl.String,    # assistant answer; null when not generated yet
+    "score": pl.Float64,        # higher is better; null when unjudged
+    "label": pl.Boolean,        # desirable (True) / undesirable (False) / unknown (null)
+    "model": pl.String,         # who produced the completion ("dataset" when it came with it)
+    "meta": pl.String,          # JSON object, carried through untouched
+}
+BASE_COLUMNS = tuple(FRAME_SCHEMA)
+REJECT_COLUMNS = ("reason", "detail")
+
+
+def stable_id(*parts: Any) -> str:
+    """A content-derived id that is the same on every machine and every run."""
+    h = xxhash.xxh3_128()
+    for part in parts:
+        h.update(json.dumps(part, ensure_ascii=False, sort_keys=True, default=str).encode())
+        h.update(b"\x1f")
+    return h.hexdigest()[:16]
+
+
+def empty_frame(extra: dict[str, pl.DataType] | None = None) -> pl.DataFrame:
+    return pl.DataFrame(schema={**FRAME_SCHEMA, **(extra or {})})
+
+
+def frame_from_rows(rows: Iterable[dict[str, Any]]) -> pl.DataFrame:
+    """Rows (dicts with the base columns; meta may be a dict) → canonical frame."""
+    rows = [
+        {**r, "meta": r["meta"] if isinstance(r.get("meta"), str) or r.get("meta") is None
+         else json.dumps(r["meta"], ensure_ascii=False)}
+        for r in rows
+    ]
+    if not rows:
+        return empty_frame()
+    return pl.DataFrame(rows, schema=FRAME_SCHEMA)
+
+
+def rows_from_record(
+    record_id: str | None,
+    source: str,
+    prompt: list[dict[str, str]],
+    completions: list[dict[str, Any]],
+    meta: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """A candidate record (prompt + completions) → canonical rows, one per completion.
+
+    Each completion is a dict with `content` and optional `score`, `label`, `model`.
+    """
+    rid = record_id or stable_id(prompt, [c.get("content") for c in completions])
+    meta_json = json.dumps(meta or {}, ensure_ascii=False, default=str)
+    if not completions:
+        return [dict(id=rid, candidate_id=f"{rid}-p", source=source, prompt=prompt,
+                     completion=None, score=None, label=None, model=None, meta=meta_json)]
+    return [
+        dict(id=rid, candidate_id=f"{rid}-{i}", source=source, prompt=prompt,
+             completion=c.get("content"), score=c.get("score"), label=c.get("label"),
+             model=c.get("model", "dataset"), meta=meta_json)
+        for i, c in enumerate(completions)
+    ]
+
+
+# ---- text views used by filters (vectorised polars expressions) ----------------------------
+
+def prompt_text() -> pl.Expr:
+    """All prompt turns' contents joined by newlines (system turn included)."""
+    return (
+        pl.col("prompt").list.eval(pl.element().struct.field("content")).list.join("\n")
+        .fill_null("")
+    )
+
+
+def last_user_text() -> pl.Expr:
+    return (
+        pl.col("prompt")
+        .list.eval(pl.element().filter(pl.element().struct.field("role") == "user")
+                   .struct.field("content"))
+        .list.last()
+        .fill_null("")
+    )
+
+
+def effective_score() -> pl.Expr:
+    """score, else 1/0 from label, else null: lets labelled-only data be ranked."""
+    return pl.coalesce(pl.col("score"), pl.col("label").cast(pl.Float64))
+
+
+def field_text(field: str) -> pl.Expr:
+    """Text for a named field: prompt, last_user, completion, or any string column."""
+    if field == "prompt":
+        return prompt_text()
+    if field == "last_user":
+        return last_user_text()
+    return pl.col(field).cast(pl.String).fill_null("")
+
+
+def candidate_role() -> pl.Expr:
+    """Where a row stands in its record by effective score: 'chosen' (a best), 'rejected'
+    (a worst, strictly below the best), 'middle', or 'unranked' (no scores in the record)."""
+    s = effective_score()
+    best = s.max().over("id")
+    worst = s.min().over("id")
+    return (
+        pl.when(best.is_null()).then(pl.lit("unranked"))
+        .when(s == best).then(pl.lit("chosen"))
+        .when(s == worst).then(pl.lit("rejected"))
+        .otherwise(pl.lit("middle"))
+    )

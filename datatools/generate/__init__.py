@@ -1,0 +1,6 @@
+"""Steps of the 'generate' family; add each new step class to GENERATE_STEPS."""
+from __future__ import annotations
+
+from datatools.step import Step
+
+GENERATE_STEPS: dict[str, type[Step]] = {}

@@ -1,0 +1,94 @@
+"""The one contract every step follows, and the registry that names them.
+
+A step is a class with a registry `name`, a pydantic `Params` model, the columns it requires
+and produces, and `__call__(frame) -> (kept, rejected)`. Every rejected row carries a `reason`
+code (`dedup.exact`, `toxicity.chosen.insult`, ...) and a human `detail`. The pipeline, not the
+step, writes the ledger and checks rows_in == kept + rejected.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict
+
+from datatools.frame import REJECT_COLUMNS
+
+
+class NoParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass
+class StepContext:
+    """What a step may use besides its params."""
+
+    seed: int = 0
+    workdir: Path = field(default_factory=Path.cwd)  # relative paths in params resolve here
+    cache_dir: Path | None = None  # per-request caches of expensive calls live under here
+    quiet: bool = False
+    backends: dict[str, Any] = field(default_factory=dict)  # injected models (tests, reuse)
+
+    def resolve(self, path: str | Path) -> Path:
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else self.workdir / p
+
+    def progress(self, total: int | None, description: str):
+        from datatools.progress import progress_bar
+
+        return progress_bar(total, description, quiet=self.quiet)
+
+
+class Step:
+    name: ClassVar[str]
+    Params: ClassVar[type[BaseModel]] = NoParams
+    requires: ClassVar[tuple[str, ...]] = ("prompt",)
+    produces: ClassVar[tuple[str, ...]] = ()
+    # False for steps that add rows (generate): then the pipeline checks that every input
+    # record is accounted for instead of rows_in == kept + rejected.
+    row_preserving: ClassVar[bool] = True
+
+    def __init__(self, params: BaseModel | None = None, ctx: StepContext | None = None):
+        self.params = params if params is not None else self.Params()
+        self.ctx = ctx or StepContext()
+
+    def required_columns(self) -> set[str]:
+        return set(self.requires)
+
+    def produced_columns(self) -> set[str]:
+        return set(self.produces)
+
+    def cache_token(self) -> str:
+        """Extra text folded into this step's cache key (e.g. a model's revision)."""
+        return ""
+
+    def __call__(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        raise NotImplementedError
+
+
+def partition(
+    frame: pl.DataFrame, reason: pl.Expr, detail: pl.Expr | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split a frame by a reason expression: rows with a non-null reason are rejected."""
+    detail = detail if detail is not None else pl.lit("")
+    tagged = frame.with_columns(
+        reason.cast(pl.String).alias("__reason"), detail.cast(pl.String).alias("__detail")
+    )
+    rejected_mask = pl.col("__reason").is_not_null()
+    kept = tagged.filter(~rejected_mask).drop("__reason", "__detail")
+    rejected = tagged.filter(rejected_mask).rename(
+        {"__reason": REJECT_COLUMNS[0], "__detail": REJECT_COLUMNS[1]}
+    )
+    return kept, rejected.with_columns(pl.col("detail").fill_null(""))
+
+
+def reject_all(frame: pl.DataFrame, reason: str, detail: str = "") -> pl.DataFrame:
+    return frame.with_columns(pl.lit(reason).alias("reason"), pl.lit(detail).alias("detail"))
+
+
+def no_rejects(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.clear().with_columns(
+        pl.lit(None, pl.String).alias("reason"), pl.lit(None, pl.String).alias("detail")
+    )

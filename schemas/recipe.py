@@ -1,0 +1,111 @@
+"""The recipe: sources → steps → outputs (→ train). `extra="forbid"` so a typo is an error.
+
+Step params are validated against the step registry in `datatools.recipe`, which knows the
+steps; this module stays free of I/O and of the registry.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+FORMATS = (
+    "auto", "trl", "swift", "sharegpt", "alpaca", "llamafactory", "hh_rlhf", "ultrafeedback",
+)
+Format = Literal[
+    "auto", "trl", "swift", "sharegpt", "alpaca", "llamafactory", "hh_rlhf", "ultrafeedback",
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Source(Strict):
+    """One input: a local file / folder (`path`) or a Hub dataset (`hub`)."""
+
+    path: str | None = None
+    hub: str | None = None
+    split: str = "train"
+    config: str | None = Field(None, description="Hub dataset config (subset) name")
+    revision: str | None = Field(None, description="Hub revision (branch, tag or commit)")
+    format: Format = "auto"
+    columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="Rename source columns before detection: {source_name: expected_name}",
+    )
+    limit: int | None = Field(None, ge=1, description="Read at most this many records")
+
+    @model_validator(mode="after")
+    def _one_location(self) -> "Source":
+        if (self.path is None) == (self.hub is None):
+            raise ValueError("give exactly one of `path` or `hub`")
+        return self
+
+    @property
+    def name(self) -> str:
+        return self.path or f"hub:{self.hub}"
+
+
+class PairwiseParams(Strict):
+    """chosen = best-scored candidate; rejected = worst, or a random strictly lower one."""
+
+    rejected: Literal["worst", "random_lower"] = "worst"
+    min_margin: float = Field(0.0, ge=0, description="drop pairs whose score gap is below this")
+    min_chosen_score: float | None = Field(None, description="drop prompts whose best is below")
+
+
+class UnaryParams(Strict):
+    """KTO data: desirable / undesirable completions, labels interleaved, weights per Eq. 8."""
+
+    mode: Literal["scores", "pairs"] = Field(
+        "scores",
+        description="scores: label each candidate by `threshold` (or its own label); "
+        "pairs: chosen → desirable, rejected → undesirable",
+    )
+    threshold: float | None = Field(
+        None, description="score ≥ threshold is desirable; default: the record's best is "
+        "desirable and its worst undesirable"
+    )
+    balance: Literal["weights", "downsample"] = Field(
+        "weights", description="weights: keep all rows and set λ_D/λ_U; downsample: also "
+        "drop surplus rows of the larger class (seeded) before weighting"
+    )
+
+
+class SFTParams(Strict):
+    source: Literal["best", "chosen"] = Field(
+        "best", description="best: top-scored candidate per prompt; chosen: the pairwise chosen"
+    )
+    min_score: float | None = Field(None, description="drop prompts whose best is below this")
+    format: Literal["messages", "prompt_completion"] = "messages"
+
+
+class Outputs(Strict):
+    dir: str = Field(..., description="output folder; relative paths resolve from the recipe")
+    pairwise: PairwiseParams | None = None
+    unary: UnaryParams | None = None
+    sft: SFTParams | None = None
+    push: dict[str, Any] | None = Field(None, description="Hub push settings (see README)")
+
+
+class Gates(Strict):
+    """Quality gates: stop a build whose output would be garbage."""
+
+    max_drop_rate: float | dict[str, float] | None = Field(
+        None, description="max fraction of rows a step may reject; one number for every step "
+        "or {step_name: fraction}"
+    )
+    min_rows: int = Field(0, ge=0, description="fail if the final frame has fewer rows")
+
+
+class Recipe(Strict):
+    name: str = Field(..., min_length=1)
+    seed: int = 0
+    sources: list[Source] = Field(..., min_length=1)
+    steps: list[dict[str, dict[str, Any] | None]] = Field(
+        default_factory=list, description="in order; each item is {step_name: {params}}"
+    )
+    outputs: Outputs
+    gates: Gates = Field(default_factory=Gates)
+    train: dict[str, Any] | None = Field(None, description="training section (see README)")
