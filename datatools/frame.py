@@ -27,6 +27,16 @@ FRAME_SCHEMA: dict[str, pl.DataType] = {
 }
 BASE_COLUMNS = tuple(FRAME_SCHEMA)
 REJECT_COLUMNS = ("reason", "detail")
+# OUT/rejects/: one row per dropped candidate row (or unreadable source line), nothing lost.
+LEDGER_SCHEMA: dict[str, pl.DataType] = {
+    "step": pl.String,          # "read", a step name, or "build.pairwise" ...
+    "reason": pl.String,        # reason code, e.g. "read.malformed_json", "exact_dedup.duplicate"
+    "detail": pl.String,        # human explanation (what was expected, which record matched)
+    "source": pl.String,        # file:line or hub:id:row
+    "id": pl.String,            # record id (null when the line could not be parsed)
+    "candidate_id": pl.String,
+    "record": pl.String,        # the dropped row as JSON, or the raw line text
+}
 
 
 def stable_id(*parts: Any) -> str:
