@@ -1,0 +1,116 @@
+"""`datatools`: a thin typer CLI over the library. Heavy imports stay inside the commands."""
+from __future__ import annotations
+
+import json
+import sys
+from functools import wraps
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from schemas.errors import UserError
+
+app = typer.Typer(
+    help="Build cleaned SFT / pairwise (DPO) / unary (KTO) datasets from a YAML recipe, "
+    "and train LoRA adapters on them.",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+)
+
+
+def user_errors(fn):
+    """Print every problem as `location: message` and exit 1, without a traceback."""
+    @wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except UserError as err:
+            for problem in err.problems:
+                typer.echo(f"error: {problem}", err=True)
+            raise typer.Exit(1)
+    return wrapper
+
+
+@app.command()
+@user_errors
+def build(
+    recipe: Path = typer.Argument(..., help="recipe YAML"),
+    out: Optional[Path] = typer.Option(None, "--out", help="output folder (overrides outputs.dir)"),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="read at most N records per source"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="check the recipe and sources, run nothing"),
+    no_cache: bool = typer.Option(False, "--no-cache", help="recompute every step"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars or summary"),
+):
+    """Run a recipe: read, clean, generate, judge, and write the datasets + ledger + report."""
+    from datatools.recipe import load_recipe
+    from datatools.summary import print_dry_run, print_summary
+
+    loaded = load_recipe(recipe)
+    if dry_run:
+        from datatools.pipeline import read_sources
+
+        frame, ledger, sources, _ = read_sources(loaded, limit)
+        print_dry_run(loaded, sources, frame.height)
+        return
+    from datatools.pipeline import run_build
+
+    result = run_build(loaded, out_dir=out, limit=limit, quiet=quiet, use_cache=not no_cache)
+    if not quiet:
+        print_summary(result.report)
+
+
+@app.command()
+@user_errors
+def validate(recipe: Path = typer.Argument(..., help="recipe YAML")):
+    """Check a recipe (keys, step names, params, columns) without reading any data."""
+    from datatools.recipe import load_recipe
+
+    loaded = load_recipe(recipe)
+    typer.echo(f"ok: {recipe} — {len(loaded.recipe.sources)} source(s), "
+               f"{len(loaded.steps)} step(s), outputs → {loaded.out_dir}")
+
+
+@app.command()
+@user_errors
+def inspect(path: str = typer.Argument(..., help="a data file or folder")):
+    """Detected format, counts, length statistics and duplicate counts of a data file."""
+    from datatools.inspect import inspect_path
+
+    typer.echo(json.dumps(inspect_path(path), indent=2, ensure_ascii=False, default=str))
+
+
+@app.command()
+@user_errors
+def convert(
+    src: str = typer.Argument(..., metavar="IN", help="input file in any supported format"),
+    dst: str = typer.Argument(..., metavar="OUT", help="output file (.jsonl, .json or .parquet)"),
+    to: str = typer.Option("trl", "--to", help="trl | swift | sharegpt | alpaca"),
+):
+    """Convert a dataset between formats without a recipe."""
+    from datatools.convert import convert_path
+
+    typer.echo(json.dumps(convert_path(src, dst, to), indent=2, default=str))
+
+
+@app.command()
+def steps():
+    """Every step with its params and the columns it needs and adds."""
+    from datatools.summary import print_steps
+
+    print_steps()
+
+
+@app.command()
+def schema():
+    """Print the recipe's JSON Schema (for editor completion)."""
+    from datatools.recipe import recipe_json_schema
+
+    typer.echo(json.dumps(recipe_json_schema(), indent=2))
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

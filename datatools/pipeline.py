@@ -1,0 +1,257 @@
+"""Recipe → read sources → run steps (cached) → build datasets → write outputs + ledger + report.
+
+The pipeline, not the steps, keeps the books: it writes every rejected row to the ledger and
+checks, for every step, that rows_in == kept + rejected.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from datatools import __version__
+from datatools.frame import LEDGER_SCHEMA, empty_frame, stable_id
+from datatools.outputs import DATASET_KINDS, Staging, to_ledger
+from datatools.recipe import LoadedRecipe
+from datatools.step import Step, StepContext
+from schemas.errors import Problem, QualityGateError
+
+
+@dataclass
+class StepReport:
+    name: str
+    location: str
+    rows_in: int
+    kept: int
+    rejected: int
+    by_reason: dict[str, int]
+    seconds: float
+    cached: bool
+    records_in: int = 0
+    records_out: int = 0
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BuildResult:
+    out_dir: Path
+    report: dict[str, Any]
+    frame: pl.DataFrame
+    ledger: pl.DataFrame
+    datasets: dict[str, pl.DataFrame]
+
+
+def _by_reason(rejected: pl.DataFrame) -> dict[str, int]:
+    if rejected.height == 0:
+        return {}
+    counts = rejected.group_by("reason").len().sort(["len", "reason"], descending=[True, False])
+    return dict(counts.iter_rows())
+
+
+def read_sources(loaded: LoadedRecipe, limit: int | None = None):
+    """All sources → one canonical frame, read-ledger, per-source summaries, a fingerprint."""
+    from datatools.readers import read_source
+
+    frames, ledgers, summaries, prints = [], [], [], []
+    for source in loaded.recipe.sources:
+        started = time.perf_counter()
+        result = read_source(source, loaded.workdir, limit=limit)
+        frames.append(result.frame)
+        ledgers.append(result.rejects)
+        summaries.append(dict(
+            source=source.name, format=result.format, kind=result.kind, records=result.records,
+            rows=result.frame.height, rejected=result.rejects.height,
+            by_reason=_by_reason(result.rejects), seconds=round(time.perf_counter() - started, 3),
+        ))
+        prints.append(_fingerprint_source(source, loaded.workdir))
+    frame = pl.concat(frames, how="diagonal_relaxed") if frames else empty_frame()
+    ledger = pl.concat(ledgers, how="diagonal_relaxed") if ledgers else pl.DataFrame(schema=LEDGER_SCHEMA)
+    return frame, ledger, summaries, stable_id(prints, limit, __version__)
+
+
+def _fingerprint_source(source, workdir: Path) -> Any:
+    """Content hash of local files (a changed file invalidates every cached step)."""
+    import xxhash
+
+    spec = source.model_dump()
+    if source.path is None:
+        return spec  # Hub: id + revision + split identify it
+    path = Path(source.path).expanduser()
+    path = path if path.is_absolute() else workdir / path
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    h = xxhash.xxh3_128()
+    for f in files:
+        if f.exists():
+            with f.open("rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    h.update(chunk)
+    return [spec, h.hexdigest()]
+
+
+def run_step(step: Step, frame: pl.DataFrame, location: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    kept, rejected = step(frame)
+    if "reason" not in rejected.columns or rejected["reason"].null_count():
+        raise RuntimeError(f"{location}: step {step.name!r} rejected rows without a reason code")
+    if step.row_preserving:
+        if kept.height + rejected.height != frame.height:
+            raise RuntimeError(
+                f"{location}: rows_in {frame.height} != kept {kept.height} + rejected "
+                f"{rejected.height}: step {step.name!r} lost or invented rows")
+    else:
+        accounted = set(kept["id"].unique()) | set(rejected["id"].unique())
+        lost = set(frame["id"].unique()) - accounted
+        if lost:
+            raise RuntimeError(f"{location}: step {step.name!r} lost {len(lost)} record(s), "
+                               f"e.g. {sorted(lost)[:3]}")
+    return kept, rejected
+
+
+def _gate(loaded: LoadedRecipe, report: StepReport) -> None:
+    gate = loaded.recipe.gates.max_drop_rate
+    limit = gate.get(report.name, gate.get("*")) if isinstance(gate, dict) else gate
+    if limit is None or report.rows_in == 0:
+        return
+    rate = report.rejected / report.rows_in
+    if rate > limit:
+        top = ", ".join(f"{k}: {v}" for k, v in list(report.by_reason.items())[:3])
+        raise QualityGateError(Problem(
+            report.location, f"rejected {report.rejected}/{report.rows_in} rows ({rate:.1%}), "
+            f"over gates.max_drop_rate {limit:.1%} (top reasons: {top})"))
+
+
+def run_steps(loaded: LoadedRecipe, frame: pl.DataFrame, fingerprint: str, ctx: StepContext,
+              use_cache: bool = True):
+    """Run every step in order; reuse a step's cached output when its key is unchanged.
+
+    A step's key chains the previous key with its name, params and cache token, so changing
+    one step's params reruns from that step on and nothing before it.
+    """
+    from datatools.registry import STEPS
+
+    cache = ctx.cache_dir / "steps" if ctx.cache_dir else None
+    key = fingerprint
+    reports, ledgers = [], []
+    for spec in loaded.steps:
+        step = STEPS[spec.name](spec.params, ctx)
+        key = stable_id(key, spec.name, spec.params.model_dump(mode="json"), step.cache_token())
+        started = time.perf_counter()
+        folder = cache / f"{spec.index:02d}-{spec.name}-{key}" if cache else None
+        cached = bool(use_cache and folder and (folder / "done").exists())
+        if cached:
+            kept = pl.read_parquet(folder / "kept.parquet")
+            rejected = pl.read_parquet(folder / "rejected.parquet")
+            stats = json.loads((folder / "stats.json").read_text())
+        else:
+            kept, rejected = run_step(step, frame, spec.location)
+            stats = dict(getattr(step, "stats", {}) or {})
+            if folder:
+                folder.mkdir(parents=True, exist_ok=True)
+                kept.write_parquet(folder / "kept.parquet")
+                rejected.write_parquet(folder / "rejected.parquet")
+                (folder / "stats.json").write_text(json.dumps(stats, default=str))
+                (folder / "done").touch()  # written last: a killed step is simply redone
+        report = StepReport(
+            name=spec.name, location=spec.location, rows_in=frame.height, kept=kept.height,
+            rejected=rejected.height, by_reason=_by_reason(rejected),
+            seconds=round(time.perf_counter() - started, 3), cached=cached,
+            records_in=frame["id"].n_unique(), records_out=kept["id"].n_unique(), stats=stats,
+        )
+        reports.append(report)
+        ledgers.append(to_ledger(rejected, spec.name))
+        _gate(loaded, report)
+        frame = kept
+    return frame, reports, ledgers
+
+
+def build_datasets(loaded: LoadedRecipe, frame: pl.DataFrame):
+    """The recipe's `outputs` builders → {kind: dataset}, skipped-ledger, {kind: metadata}."""
+    from datatools.build import build_pairwise, build_sft, build_unary
+
+    out = loaded.recipe.outputs
+    seed = loaded.recipe.seed
+    datasets, ledgers, metadata = {}, [], {}
+    pairs = None
+    if out.pairwise is not None:
+        pairs, skipped = build_pairwise(frame, out.pairwise, seed)
+        datasets["pairwise"] = pairs
+        ledgers.append(skipped)
+    if out.unary is not None:
+        unary_pairs = pairs if out.pairwise is not None and out.unary.mode == "pairs" else None
+        data, skipped, meta = build_unary(frame, out.unary, seed, pairs=unary_pairs)
+        datasets["unary"], metadata["unary"] = data, meta
+        ledgers.append(skipped)
+    if out.sft is not None:
+        data, skipped = build_sft(frame, out.sft, seed, pairs=pairs)
+        datasets["sft"] = data
+        ledgers.append(skipped)
+    for kind, data in datasets.items():
+        params = getattr(out, kind).model_dump(mode="json")
+        metadata[kind] = {"kind": kind, "rows": data.height, "recipe": loaded.recipe.name,
+                          "params": params, **metadata.get(kind, {})}
+    return datasets, ledgers, metadata
+
+
+def run_build(loaded: LoadedRecipe, out_dir: Path | None = None, limit: int | None = None,
+              quiet: bool = False, use_cache: bool = True,
+              backends: dict[str, Any] | None = None) -> BuildResult:
+    started = time.perf_counter()
+    out_dir = Path(out_dir) if out_dir else loaded.out_dir
+    ctx = StepContext(seed=loaded.recipe.seed, workdir=loaded.workdir,
+                      cache_dir=out_dir / ".cache", quiet=quiet, backends=backends or {})
+    frame, read_ledger, sources, fingerprint = read_sources(loaded, limit)
+    rows_read = frame.height
+    frame, step_reports, step_ledgers = run_steps(loaded, frame, fingerprint, ctx, use_cache)
+    if frame.height < loaded.recipe.gates.min_rows:
+        raise QualityGateError(Problem("gates.min_rows", f"only {frame.height} rows left after "
+                                       f"the steps, below {loaded.recipe.gates.min_rows}"))
+    datasets, build_ledgers, metadata = build_datasets(loaded, frame)
+    ledger = pl.concat([read_ledger, *step_ledgers, *build_ledgers], how="diagonal_relaxed")
+    report = {
+        "name": loaded.recipe.name, "version": __version__,
+        "recipe": str(loaded.path) if loaded.path else None, "out_dir": str(out_dir),
+        "sources": sources, "rows_read": rows_read,
+        "steps": [asdict(r) for r in step_reports],
+        "final_rows": frame.height, "final_records": frame["id"].n_unique() if frame.height else 0,
+        "outputs": metadata,
+        "ledger": {"total": ledger.height, "by_step": _count(ledger, "step"),
+                   "by_reason": _count(ledger, "reason")},
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    write_outputs(out_dir, frame, ledger, datasets, metadata, report)
+    return BuildResult(out_dir, report, frame, ledger, datasets)
+
+
+def _count(ledger: pl.DataFrame, column: str) -> dict[str, int]:
+    if ledger.height == 0:
+        return {}
+    return dict(ledger.group_by(column).len().sort("len", descending=True).iter_rows())
+
+
+def write_outputs(out_dir: Path, frame: pl.DataFrame, ledger: pl.DataFrame,
+                  datasets: dict[str, pl.DataFrame], metadata: dict, report: dict) -> None:
+    staging = Staging(out_dir)
+    try:
+        for kind, data in datasets.items():
+            staging.write_frame(kind, data, metadata=metadata[kind])
+        staging.write_frame("rejects", ledger, file="rejects.parquet")
+        staging.write_frame("candidates", frame, file="candidates.parquet")
+        staging.write_json("report.json", report)
+        _extras(staging, report)
+    except BaseException:
+        staging.abort()
+        raise
+    staging.commit(remove=DATASET_KINDS)
+
+
+def _extras(staging: Staging, report: dict) -> None:
+    """Dataset card and HTML report, when those modules are installed."""
+    try:
+        from datatools.publish.card import render_card
+    except ImportError:
+        render_card = None
+    if render_card is not None:
+        staging.write_text("README.md", render_card(report))

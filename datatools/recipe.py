@@ -1,0 +1,184 @@
+"""Load a recipe from YAML and validate all of it — sources, steps, outputs — at once.
+
+Every problem is reported together with its location (`steps[1].exact_dedup.fields: ...`)
+before anything runs, so a typo never costs a half-finished build.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from schemas.errors import ConfigError, Problem
+from schemas.recipe import Recipe
+
+
+@dataclass
+class StepSpec:
+    """One validated entry of `steps:`."""
+
+    index: int
+    name: str
+    params: BaseModel
+
+    @property
+    def location(self) -> str:
+        return f"steps[{self.index}].{self.name}"
+
+
+@dataclass
+class LoadedRecipe:
+    recipe: Recipe
+    steps: list[StepSpec]
+    path: Path | None  # None when built from a dict
+
+    @property
+    def workdir(self) -> Path:
+        """Relative paths in the recipe resolve from the recipe's folder."""
+        return self.path.parent if self.path else Path.cwd()
+
+    @property
+    def out_dir(self) -> Path:
+        out = Path(self.recipe.outputs.dir).expanduser()
+        return out if out.is_absolute() else self.workdir / out
+
+
+def _loc(parts: tuple[Any, ...], prefix: str = "") -> str:
+    text = prefix
+    for part in parts:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def _problems(err: ValidationError, prefix: str = "") -> list[Problem]:
+    out = []
+    for e in err.errors():
+        loc = _loc(tuple(p for p in e["loc"] if not str(p).startswith("function-")), prefix)
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; `datatools schema` lists every key)"
+        elif e["type"] == "missing":
+            msg = "required key is missing"
+        out.append(Problem(loc, msg))
+    return out
+
+
+def validate_steps(raw_steps: Any, registry: dict) -> tuple[list[StepSpec], list[Problem]]:
+    specs: list[StepSpec] = []
+    problems: list[Problem] = []
+    if raw_steps is None:
+        return specs, problems
+    if not isinstance(raw_steps, list):
+        return specs, [Problem("steps", "must be a list of {step_name: {params}} items")]
+    known = ", ".join(sorted(registry))
+    for i, item in enumerate(raw_steps):
+        if isinstance(item, str):  # `- validate` is a natural shorthand for `- validate: {}`
+            item = {item: {}}
+        if not isinstance(item, dict) or len(item) != 1:
+            problems.append(Problem(f"steps[{i}]", "each step is one {step_name: {params}} item"))
+            continue
+        (name, params), = item.items()
+        if name not in registry:
+            problems.append(Problem(f"steps[{i}]", f"unknown step {name!r}; known steps: {known}"))
+            continue
+        if params is None:
+            params = {}
+        if not isinstance(params, dict):
+            problems.append(Problem(f"steps[{i}].{name}", "params must be a mapping"))
+            continue
+        try:
+            specs.append(StepSpec(i, name, registry[name].Params.model_validate(params)))
+        except ValidationError as err:
+            problems += _problems(err, f"steps[{i}].{name}")
+    return specs, problems
+
+
+def load_recipe_dict(data: Any, path: Path | None = None) -> LoadedRecipe:
+    from datatools.registry import STEPS
+
+    if not isinstance(data, dict):
+        raise ConfigError(Problem(str(path or "recipe"), "a recipe is a YAML mapping"))
+    problems: list[Problem] = []
+    recipe = None
+    try:
+        recipe = Recipe.model_validate(data)
+    except ValidationError as err:
+        # Step params are checked below against the registry; skip pydantic's view of them.
+        problems += [p for p in _problems(err) if not p.location.startswith("steps[")]
+    specs, step_problems = validate_steps(data.get("steps"), STEPS)
+    problems += step_problems
+    if recipe is not None and recipe.train is not None:
+        problems += _validate_train(recipe.train)
+    if problems:
+        raise ConfigError(problems)
+    loaded = LoadedRecipe(recipe, specs, path)
+    _check_columns(loaded, STEPS)
+    return loaded
+
+
+def _validate_train(train: dict) -> list[Problem]:
+    try:
+        from schemas.train import TrainSection
+    except ImportError:  # trainer schema not installed in this build
+        return []
+    try:
+        TrainSection.model_validate(train)
+    except ValidationError as err:
+        return _problems(err, "train")
+    return []
+
+
+def _check_columns(loaded: LoadedRecipe, registry: dict) -> None:
+    """Required columns across the whole recipe, before any step runs."""
+    from datatools.frame import BASE_COLUMNS
+    from datatools.step import StepContext
+
+    available = set(BASE_COLUMNS)
+    problems = []
+    ctx = StepContext(seed=loaded.recipe.seed, workdir=loaded.workdir)
+    for spec in loaded.steps:
+        step = registry[spec.name](spec.params, ctx)
+        missing = sorted(step.required_columns() - available)
+        if missing:
+            problems.append(Problem(spec.location, f"needs column(s) {', '.join(missing)}, which "
+                                    "no source or earlier step provides"))
+        available |= step.produced_columns()
+    if problems:
+        raise ConfigError(problems)
+
+
+def load_recipe(path: str | Path) -> LoadedRecipe:
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(Problem(str(path), "recipe file not found"))
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(Problem(where, f"not valid YAML: {getattr(err, 'problem', err)}"))
+    return load_recipe_dict(data, path.resolve())
+
+
+def recipe_json_schema() -> dict:
+    """Recipe JSON Schema with each step's params spelled out, for editor completion."""
+    from datatools.registry import STEPS
+
+    schema = Recipe.model_json_schema()
+    step_items = []
+    for name, cls in sorted(STEPS.items()):
+        params = cls.Params.model_json_schema()
+        step_items.append({
+            "type": "object", "additionalProperties": False, "required": [name],
+            "properties": {name: {"anyOf": [params, {"type": "null"}]}},
+            "description": (cls.__doc__ or "").strip().split("\n")[0],
+        })
+    schema["properties"]["steps"] = {"type": "array", "items": {"oneOf": step_items}}
+    return schema
