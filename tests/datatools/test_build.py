@@ -1,0 +1,91 @@
+"""Builders: pairwise / unary / sft from one judged candidate frame."""
+import datasets
+import polars as pl
+import pytest
+
+from datatools.build import build_pairwise, build_sft, build_unary, kto_weights
+from datatools.frame import frame_from_rows, rows_from_record
+from schemas.recipe import PairwiseParams, SFTParams, UnaryParams
+
+P = [{"role": "user", "content": "q"}]
+
+
+def judged():
+    rows = []
+    rows += rows_from_record("best-worst", "s:1", P, [{"content": "good", "score": 5},
+                                                      {"content": "mid", "score": 3},
+                                                      {"content": "bad", "score": 1}])
+    rows += rows_from_record("tie", "s:2", P, [{"content": "x", "score": 2}, {"content": "y", "score": 2}])
+    rows += rows_from_record("single", "s:3", P, [{"content": "only"}])
+    rows += rows_from_record("close", "s:4", P, [{"content": "a", "score": 2.0}, {"content": "b", "score": 1.9}])
+    return frame_from_rows(rows)
+
+
+def test_pairwise_best_vs_worst_and_skip_reasons():
+    pairs, skipped = build_pairwise(judged())
+    got = {r["id"]: (r["chosen"][0]["content"], r["rejected"][0]["content"]) for r in pairs.iter_rows(named=True)}
+    assert got == {"best-worst": ("good", "bad"), "close": ("a", "b")}
+    assert dict(zip(skipped["id"], skipped["reason"])) == {
+        "tie": "build.pairwise.tie", "single": "build.pairwise.single_candidate"}
+
+
+def test_pairwise_min_margin_and_random_lower_is_seeded():
+    pairs, skipped = build_pairwise(judged(), PairwiseParams(min_margin=0.5))
+    assert pairs["id"].to_list() == ["best-worst"]
+    assert "build.pairwise.low_margin" in skipped["reason"].to_list()
+    picks = {build_pairwise(judged(), PairwiseParams(rejected="random_lower"), seed=s)[0]
+             .filter(pl.col("id") == "best-worst")["rejected"][0][0]["content"] for s in range(20)}
+    assert picks == {"mid", "bad"}  # only strictly lower candidates, and both get picked
+    a = build_pairwise(judged(), PairwiseParams(rejected="random_lower"), seed=3)[0]
+    b = build_pairwise(judged(), PairwiseParams(rejected="random_lower"), seed=3)[0]
+    assert a.equals(b)
+
+
+@pytest.mark.parametrize("n_d,n_u", [(10, 100), (100, 10), (10, 10), (12, 10), (1, 3)])
+def test_kto_weights_satisfy_eq8(n_d, n_u):
+    w_d, w_u = kto_weights(n_d, n_u)
+    assert 1.0 <= w_d * n_d / (w_u * n_u) <= 4 / 3 + 1e-9
+    assert min(w_d, w_u) == 1.0
+
+
+def test_unary_interleaves_labels_and_stores_weights():
+    rows = []
+    for i in range(6):  # best → desirable, worst → undesirable; 3 candidates per record
+        rows += rows_from_record(f"r{i}", "s", P, [{"content": f"g{i}", "score": 2}, {"content": f"b{i}", "score": 1}])
+    rows += rows_from_record("extra", "s", P, [{"content": "e", "label": True}])
+    data, skipped, meta = build_unary(frame_from_rows(rows))
+    labels = data["label"].to_list()
+    assert labels[:12] == [True, False] * 6 and labels[12:] == [True]
+    assert meta["n_desirable"] == 7 and meta["n_undesirable"] == 6
+    assert 1 <= meta["weighted_ratio"] <= 4 / 3
+    assert skipped.height == 0
+
+
+def test_unary_threshold_pairs_mode_and_downsample():
+    data, skipped, _ = build_unary(judged(), UnaryParams(threshold=2.0))
+    assert sorted(data.filter(pl.col("label"))["completion"].list.first().struct.field("content")) == ["a", "good", "mid", "x", "y"]
+    assert skipped["reason"].to_list() == ["build.unary.unlabelled"]  # "only" has no score
+    data, _, meta = build_unary(judged(), UnaryParams(mode="pairs"))
+    assert data.height == 4 and meta["n_desirable"] == meta["n_undesirable"] == 2
+    data, skipped, meta = build_unary(judged(), UnaryParams(threshold=2.0, balance="downsample"))
+    assert meta["n_desirable"] == meta["n_undesirable"] == 2  # 5 desirable cut to the 2 undesirable
+    assert skipped["reason"].to_list().count("build.unary.downsampled") == 3
+
+
+def test_sft_best_answer_and_min_score():
+    data, skipped = build_sft(judged())
+    best = {r["id"]: r["messages"][-1]["content"] for r in data.iter_rows(named=True)}
+    assert best["best-worst"] == "good" and best["single"] == "only"
+    assert data["messages"][0][0]["role"] == "user" and data["messages"][0][-1]["role"] == "assistant"
+    data, skipped = build_sft(judged(), SFTParams(min_score=2.0))
+    assert set(data["id"]) == {"best-worst", "tie", "close"}
+    assert set(skipped["reason"]) == {"build.sft.low_score"}
+
+
+def test_outputs_load_with_datasets_in_trl_columns(tmp_path):
+    pairs, _ = build_pairwise(judged())
+    (tmp_path / "pairwise").mkdir()
+    pairs.write_parquet(tmp_path / "pairwise" / "train.parquet")
+    ds = datasets.load_dataset("parquet", data_dir=str(tmp_path / "pairwise"))["train"]
+    assert {"prompt", "chosen", "rejected"} <= set(ds.column_names)
+    assert ds[0]["chosen"] == [{"role": "assistant", "content": "good"}]
