@@ -1,0 +1,118 @@
+"""The pipeline end to end on small real files: ledger, accounting, cache, staged outputs."""
+import json
+
+import datasets
+import polars as pl
+import pytest
+
+from datatools.pipeline import run_build, run_step
+from datatools.recipe import load_recipe_dict
+from datatools.step import Step
+
+PREFS = [
+    {"prompt": [{"role": "user", "content": "Name a primary colour."}],
+     "chosen": [{"role": "assistant", "content": "Red."}],
+     "rejected": [{"role": "assistant", "content": "Purple."}]},
+    {"prompt": [{"role": "user", "content": "Name a primary colour."}],          # duplicate prompt
+     "chosen": [{"role": "assistant", "content": "Blue."}],
+     "rejected": [{"role": "assistant", "content": "Pink."}]},
+    {"prompt": [{"role": "user", "content": "What is 3 + 4?"}],
+     "chosen": [{"role": "assistant", "content": "7"}],
+     "rejected": [{"role": "assistant", "content": "7"}]},                         # chosen == rejected
+    {"prompt": [{"role": "user", "content": "Largest ocean?"}],
+     "chosen": [{"role": "assistant", "content": "The Pacific."}],
+     "rejected": [{"role": "assistant", "content": "The Atlantic."}]},
+]
+
+
+def write_jsonl(path, records, bad_lines=()):
+    lines = [json.dumps(r) for r in records] + list(bad_lines)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def recipe(tmp_path, **outputs):
+    return load_recipe_dict({
+        "name": "t", "sources": [{"path": str(tmp_path / "prefs.jsonl")}],
+        "steps": [{"validate": {}}, {"exact_dedup": {"fields": ["prompt"]}}],
+        "outputs": {"dir": str(tmp_path / "out"), **(outputs or {"pairwise": {}, "unary": {}, "sft": {}})},
+    })
+
+
+def test_build_writes_trl_datasets_ledger_and_report(tmp_path):
+    write_jsonl(tmp_path / "prefs.jsonl", PREFS, bad_lines=['{"prompt": oops'])
+    result = run_build(recipe(tmp_path), quiet=True)
+    out = tmp_path / "out"
+    pairwise = datasets.load_dataset("parquet", data_dir=str(out / "pairwise"))["train"]
+    assert pairwise.num_rows == 2
+    assert {"prompt", "chosen", "rejected", "score_chosen", "score_rejected", "id", "source"} <= set(pairwise.column_names)
+    unary = datasets.load_dataset("parquet", data_dir=str(out / "unary"))["train"]
+    assert unary["label"] == [True, False, True, False]
+    assert json.loads((out / "unary" / "metadata.json").read_text())["desirable_weight"] == 1.0
+    sft = datasets.load_dataset("parquet", data_dir=str(out / "sft"))["train"]
+    assert sft[0]["messages"][-1] == {"role": "assistant", "content": "Red."}
+
+    ledger = pl.read_parquet(out / "rejects" / "rejects.parquet")
+    reasons = ledger.group_by("step", "reason").len().sort("step")
+    assert dict(zip(reasons["reason"], reasons["len"])) == {
+        "read.malformed_json": 1, "validate.chosen_equals_rejected": 2, "exact_dedup.duplicate": 2}
+    bad = ledger.filter(pl.col("reason") == "read.malformed_json")
+    assert bad["source"][0].endswith("prefs.jsonl:5") and bad["record"][0] == '{"prompt": oops'
+    dup = ledger.filter(pl.col("reason") == "exact_dedup.duplicate")
+    assert json.loads(dup["record"][0])["completion"] in {"Blue.", "Pink."}
+
+    report = json.loads((out / "report.json").read_text())
+    for step in report["steps"]:
+        assert step["rows_in"] == step["kept"] + step["rejected"]
+    assert report["steps"][0]["by_reason"] == {"validate.chosen_equals_rejected": 2}
+    assert report["ledger"]["total"] == ledger.height == 5
+    assert result.report["final_rows"] == 4
+    assert not list(out.glob(".staging-*"))
+
+
+def test_unchanged_rerun_is_cached_and_param_change_reruns_from_that_step(tmp_path):
+    write_jsonl(tmp_path / "prefs.jsonl", PREFS)
+    first = run_build(recipe(tmp_path), quiet=True).report["steps"]
+    assert [s["cached"] for s in first] == [False, False]
+    again = run_build(recipe(tmp_path), quiet=True).report["steps"]
+    assert [s["cached"] for s in again] == [True, True]
+    changed = load_recipe_dict({**recipe(tmp_path).recipe.model_dump(mode="json"),
+                                "steps": [{"validate": {}}, {"exact_dedup": {"fields": ["prompt", "completion"]}}]})
+    steps = run_build(changed, quiet=True).report["steps"]
+    assert [s["cached"] for s in steps] == [True, False]
+    write_jsonl(tmp_path / "prefs.jsonl", PREFS[:2])  # a changed source invalidates everything
+    assert [s["cached"] for s in run_build(recipe(tmp_path), quiet=True).report["steps"]] == [False, False]
+
+
+def test_stale_outputs_removed_when_recipe_stops_building_them(tmp_path):
+    write_jsonl(tmp_path / "prefs.jsonl", PREFS)
+    run_build(recipe(tmp_path), quiet=True)
+    run_build(recipe(tmp_path, pairwise={}), quiet=True)
+    assert (tmp_path / "out" / "pairwise").is_dir()
+    assert not (tmp_path / "out" / "sft").exists() and not (tmp_path / "out" / "unary").exists()
+
+
+class Leaky(Step):
+    name = "leaky"
+
+    def __call__(self, frame):
+        return frame.head(1), frame.clear().with_columns(pl.lit("x").alias("reason"), pl.lit("").alias("detail"))
+
+
+def test_accounting_violation_is_caught(tmp_path):
+    from datatools.frame import frame_from_rows, rows_from_record
+
+    f = frame_from_rows(rows_from_record("a", "s", [{"role": "user", "content": "q"}],
+                                         [{"content": "x"}, {"content": "y"}]))
+    with pytest.raises(RuntimeError, match="rows_in 2 != kept 1 \\+ rejected 0"):
+        run_step(Leaky(), f, "steps[0].leaky")
+
+
+def test_drop_rate_gate_stops_the_build(tmp_path):
+    from schemas.errors import QualityGateError
+
+    write_jsonl(tmp_path / "prefs.jsonl", PREFS)
+    loaded = load_recipe_dict({**recipe(tmp_path).recipe.model_dump(mode="json"),
+                               "gates": {"max_drop_rate": {"exact_dedup": 0.1}}})
+    with pytest.raises(QualityGateError, match="steps\\[1\\].exact_dedup: rejected 2/6 rows"):
+        run_build(loaded, quiet=True)
