@@ -134,3 +134,27 @@ def candidate_role() -> pl.Expr:
         .when(s == worst).then(pl.lit("rejected"))
         .otherwise(pl.lit("middle"))
     )
+
+
+def unique_record_ids(frame: pl.DataFrame) -> pl.DataFrame:
+    """Give every source record its own id.
+
+    Content-derived ids collide for exact-duplicate records (and sources may repeat their own
+    ids); the second and later records with an id become `<id>~1`, `<id>~2`, ... in order of
+    appearance, so the ledger can tell them apart and dedup can name which one it kept.
+    """
+    if frame.height == 0:
+        return frame
+    f = frame.with_row_index("__row")
+    first_row = pl.col("__row").min().over(["id", "source"])
+    occurrence = (first_row.rank("dense").over("id") - 1).cast(pl.Int64)
+    new_id = (
+        pl.when(occurrence > 0)
+        .then(pl.col("id") + pl.lit("~") + occurrence.cast(pl.String))
+        .otherwise(pl.col("id"))
+    )
+    return f.with_columns(
+        new_id.alias("id"),
+        (new_id + pl.col("candidate_id").str.slice(pl.col("id").str.len_chars()))
+        .alias("candidate_id"),
+    ).drop("__row")

@@ -14,7 +14,7 @@ from typing import Any
 import polars as pl
 
 from datatools import __version__
-from datatools.frame import LEDGER_SCHEMA, empty_frame, stable_id
+from datatools.frame import LEDGER_SCHEMA, empty_frame, stable_id, unique_record_ids
 from datatools.outputs import DATASET_KINDS, Staging, to_ledger
 from datatools.recipe import LoadedRecipe
 from datatools.step import Step, StepContext
@@ -68,7 +68,7 @@ def read_sources(loaded: LoadedRecipe, limit: int | None = None):
             by_reason=_by_reason(result.rejects), seconds=round(time.perf_counter() - started, 3),
         ))
         prints.append(_fingerprint_source(source, loaded.workdir))
-    frame = pl.concat(frames, how="diagonal_relaxed") if frames else empty_frame()
+    frame = unique_record_ids(pl.concat(frames, how="diagonal_relaxed")) if frames else empty_frame()
     ledger = pl.concat(ledgers, how="diagonal_relaxed") if ledgers else pl.DataFrame(schema=LEDGER_SCHEMA)
     return frame, ledger, summaries, stable_id(prints, limit, __version__)
 

@@ -69,3 +69,16 @@ def test_exact_dedup_on_prompt_and_completion_drops_duplicate_rows():
     kept, rejected = ExactDedup(ExactDedupParams(fields=["prompt", "completion"]))(f)
     assert kept["candidate_id"].to_list() == ["r0-0", "r0-2"]
     assert rejected["detail"].to_list() == ["same prompt/completion as r0-0"]
+
+
+def test_exact_duplicate_records_get_distinct_ids_and_the_copy_is_dropped():
+    from datatools.frame import unique_record_ids
+
+    rows = rows_from_record(None, "t.jsonl:1", USER, [{"content": "4"}, {"content": "5"}])
+    rows += rows_from_record(None, "t.jsonl:2", USER, [{"content": "4"}, {"content": "5"}])
+    f = unique_record_ids(frame_from_rows(rows))
+    first, second = f["id"].unique(maintain_order=True).to_list()
+    assert second == first + "~1"
+    assert f["candidate_id"].to_list()[2:] == [second + "-0", second + "-1"]
+    kept, rejected = ExactDedup()(f)
+    assert set(kept["id"]) == {first} and set(rejected["id"]) == {second}
