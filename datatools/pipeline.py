@@ -146,7 +146,12 @@ def run_steps(loaded: LoadedRecipe, frame: pl.DataFrame, fingerprint: str, ctx: 
             rejected = pl.read_parquet(folder / "rejected.parquet")
             stats = json.loads((folder / "stats.json").read_text())
         else:
-            kept, rejected = run_step(step, frame, spec.location)
+            try:
+                kept, rejected = run_step(step, frame, spec.location)
+            except QualityGateError as err:  # a step knows its params, not where it stands
+                raise QualityGateError([Problem(f"{spec.location}.{p.location.split('.', 1)[-1]}"
+                                                if p.location else spec.location, p.message)
+                                        for p in err.problems]) from None
             stats = dict(getattr(step, "stats", {}) or {})
             if folder:
                 folder.mkdir(parents=True, exist_ok=True)
@@ -213,6 +218,7 @@ def run_build(loaded: LoadedRecipe, out_dir: Path | None = None, limit: int | No
     report = {
         "name": loaded.recipe.name, "version": __version__,
         "recipe": str(loaded.path) if loaded.path else None, "out_dir": str(out_dir),
+        "recipe_dump": loaded.recipe.model_dump(mode="json"),  # the card names sources, models, judges
         "sources": sources, "rows_read": rows_read,
         "steps": [asdict(r) for r in step_reports],
         "final_rows": frame.height, "final_records": frame["id"].n_unique() if frame.height else 0,
@@ -251,7 +257,15 @@ def _extras(staging: Staging, report: dict) -> None:
     """Dataset card and HTML report, when those modules are installed."""
     try:
         from datatools.publish.card import render_card
+        from datatools.publish.report_html import report_html_text
     except ImportError:
-        render_card = None
-    if render_card is not None:
-        staging.write_text("README.md", render_card(report))
+        return
+    # The card is what makes `load_dataset(OUT, kind)` work, so a failure there fails the build.
+    staging.write_text("README.md", render_card(report))
+    try:
+        staging.write_text("report.html", report_html_text(staging.dir, report))
+    except Exception as err:  # a plotting bug must not throw away a finished build
+        import sys
+
+        print(f"warning: report.html not written ({type(err).__name__}: {err}); "
+              "`datatools report OUT` retries it", file=sys.stderr)
