@@ -1,0 +1,125 @@
+"""The reverse direction: canonical rows → records of a target format (for `convert`).
+
+Rows are grouped back into records by `id`. A record's shape follows its rows: labelled rows
+are unary examples; two or more scored rows make one pair (best vs worst; a tie is skipped);
+other rows with an answer are SFT examples; a row without one is a prompt.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import polars as pl
+
+from datatools.formats.messages import TO_SHAREGPT_ROLES
+
+TARGETS = ("trl", "swift", "sharegpt", "alpaca")
+Messages = list[dict[str, str]]
+
+
+def canonical_examples(frame: pl.DataFrame) -> Iterator[tuple[str, Messages, Any]]:
+    """(kind, prompt, payload) per example; kind "skip:<reason>" for what cannot be written.
+
+    payload: pairwise (chosen, rejected) · sft completion · unary (completion, label) · prompt None.
+    """
+    groups: dict[str, list[dict]] = {}
+    for row in frame.select("id", "prompt", "completion", "score", "label").iter_rows(named=True):
+        groups.setdefault(row["id"], []).append(row)
+    for rows in groups.values():
+        prompt = rows[0]["prompt"]
+        answered = [r for r in rows if r["completion"] is not None]
+        if not answered:
+            yield "prompt", prompt, None
+            continue
+        labelled = [r for r in answered if r["label"] is not None]
+        for r in labelled:
+            yield "unary", prompt, (r["completion"], r["label"])
+        rest = [r for r in answered if r["label"] is None]
+        scored = [r for r in rest if r["score"] is not None]
+        if len(scored) >= 2:
+            best = max(scored, key=lambda r: r["score"])
+            worst = min(scored, key=lambda r: r["score"])
+            if best["score"] == worst["score"]:
+                yield "skip:tie", prompt, None
+            else:
+                yield "pairwise", prompt, (best["completion"], worst["completion"])
+            rest = [r for r in rest if r["score"] is None]
+        for r in rest:
+            yield "sft", prompt, r["completion"]
+
+
+def _assistant(text: str) -> Messages:
+    return [{"role": "assistant", "content": text}]
+
+
+def to_trl(kind: str, prompt: Messages, payload: Any) -> dict | None:
+    """TRL conversational: preference {prompt, chosen, rejected}, unpaired preference
+    {prompt, completion, label}, language modelling {messages}, prompt-only {prompt}."""
+    if kind == "pairwise":
+        return {"prompt": prompt, "chosen": _assistant(payload[0]),
+                "rejected": _assistant(payload[1])}
+    if kind == "unary":
+        return {"prompt": prompt, "completion": _assistant(payload[0]), "label": payload[1]}
+    if kind == "sft":
+        return {"messages": prompt + _assistant(payload)}
+    return {"prompt": prompt}
+
+
+def to_swift(kind: str, prompt: Messages, payload: Any) -> dict | None:
+    """ms-swift: {messages} with `rejected_response` (DPO) or `label` (KTO)."""
+    if kind == "pairwise":
+        return {"messages": prompt + _assistant(payload[0]), "rejected_response": payload[1]}
+    if kind == "unary":
+        return {"messages": prompt + _assistant(payload[0]), "label": payload[1]}
+    if kind == "sft":
+        return {"messages": prompt + _assistant(payload)}
+    return {"messages": prompt}
+
+
+def _sharegpt_turns(messages: Messages) -> list[dict[str, str]]:
+    return [{"from": TO_SHAREGPT_ROLES.get(m["role"], m["role"]), "value": m["content"]}
+            for m in messages]
+
+
+def to_sharegpt(kind: str, prompt: Messages, payload: Any) -> dict | None:
+    """LLaMA-Factory ShareGPT: {conversations}; DPO adds `chosen`/`rejected` {from, value}
+    objects after a conversation ending with the human turn; KTO adds `kto_tag`."""
+    turns = _sharegpt_turns(prompt)
+    if kind == "pairwise":
+        return {"conversations": turns, "chosen": {"from": "gpt", "value": payload[0]},
+                "rejected": {"from": "gpt", "value": payload[1]}}
+    if kind == "unary":
+        return {"conversations": turns + [{"from": "gpt", "value": payload[0]}],
+                "kto_tag": payload[1]}
+    if kind == "sft":
+        return {"conversations": turns + [{"from": "gpt", "value": payload}]}
+    return {"conversations": turns}
+
+
+def to_alpaca(kind: str, prompt: Messages, payload: Any) -> dict | None:
+    """Alpaca {instruction, input, output, system?, history?}. Preference pairs use
+    LLaMA-Factory's alpaca ranking form (`chosen`/`rejected` strings instead of `output`),
+    KTO its `kto_tag`. Prompts that are not [system] + (user, assistant)* + user → None."""
+    turns = list(prompt)
+    system = turns.pop(0)["content"] if turns and turns[0]["role"] == "system" else None
+    if not turns or len(turns) % 2 == 0 or any(
+            m["role"] != ("user" if i % 2 == 0 else "assistant") for i, m in enumerate(turns)):
+        return None
+    record: dict[str, Any] = {"instruction": turns[-1]["content"], "input": ""}
+    if kind == "pairwise":
+        record.update(chosen=payload[0], rejected=payload[1])
+    elif kind == "unary":
+        record.update(output=payload[0], kto_tag=payload[1])
+    elif kind == "sft":
+        record["output"] = payload
+    if system is not None:
+        record["system"] = system
+    if len(turns) > 1:
+        record["history"] = [[turns[i]["content"], turns[i + 1]["content"]]
+                             for i in range(0, len(turns) - 1, 2)]
+    return record
+
+
+EXPORTERS: dict[str, Callable[[str, Messages, Any], dict | None]] = {
+    "trl": to_trl, "swift": to_swift, "sharegpt": to_sharegpt, "alpaca": to_alpaca,
+}

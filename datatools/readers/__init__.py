@@ -1,0 +1,123 @@
+"""Read one recipe source into the canonical frame plus ledger rows for what could not be read.
+
+`read_source` is the entry point the pipeline, `convert` and `inspect` call. Loading (files,
+folders, saved datasets, the Hub) lives in `files` / `hf`; turning records into rows lives in
+`datatools.formats`. A bad record is a ledger row; a source unusable as a whole a SourceError.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+from schemas.errors import Problem, SourceError
+from schemas.recipe import Source
+
+from datatools.formats import combine_kinds, detect_name
+from datatools.frame import LEDGER_SCHEMA
+from datatools.readers.files import file_kind, read_file
+from datatools.readers.hf import is_saved_dataset, read_hub, read_saved
+from datatools.readers.raw import RawPart
+from datatools.readers.rows import frame_from_candidate_rows, parse_part
+
+# Files in a data folder that describe the data rather than hold it.
+NOT_DATA = {"dataset_info.json", "dataset_dict.json", "state.json", "dataset_infos.json"}
+
+
+@dataclass
+class ReadResult:
+    frame: pl.DataFrame    # canonical rows (FRAME_SCHEMA)
+    rejects: pl.DataFrame  # ledger rows (LEDGER_SCHEMA), step "read"
+    format: str            # detected (or forced) format; "mixed" for folders of several
+    kind: str              # pairwise / unary / sft / candidates / prompt, or mixed
+    records: int           # raw records seen, readable or not
+
+
+def read_source(source: Source, workdir: Path, limit: int | None = None) -> ReadResult:
+    limits = [n for n in (limit, source.limit) if n is not None]
+    parts = load_parts(source, Path(workdir), min(limits) if limits else None)
+    seen = sum(p.seen for p in parts)
+    if seen == 0:
+        raise SourceError(Problem(source.name, "empty: no records found"))
+    if source.columns:
+        rename_columns(parts, source.columns, source.name)
+    rows, rejects, formats, kinds = [], [], [], set()
+    ids: Counter[str] = Counter()
+    for part in parts:
+        rejects.extend(part.rejects)
+        if not part.records:
+            continue
+        fmt = source.format if source.format != "auto" else detect_name(part.records, part.name)
+        formats.append(fmt)
+        kinds |= parse_part(part, fmt, rows, rejects, ids)
+    if not rows:
+        reasons = Counter(r["reason"] for r in rejects)
+        first = rejects[0] if rejects else None
+        counts = ", ".join(f"{reason}: {n}" for reason, n in reasons.items())
+        raise SourceError(Problem(source.name, (
+            f"no readable records among {seen} ({counts})"
+            + (f"; first: {first['source']}: {first['detail']}" if first else ""))))
+    return ReadResult(
+        frame=frame_from_candidate_rows(rows),
+        rejects=pl.DataFrame(rejects, schema=LEDGER_SCHEMA) if rejects
+        else pl.DataFrame(schema=LEDGER_SCHEMA),
+        format=formats[0] if len(set(formats)) == 1 else "mixed",
+        kind=combine_kinds(kinds),
+        records=seen,
+    )
+
+
+def rename_columns(parts: list[RawPart], columns: dict[str, str], name: str) -> None:
+    """Apply the recipe's {source_name: expected_name} before detection; a mapped column that
+    never occurs is an error (a typo would otherwise silently change the detected format)."""
+    found: set[str] = set()
+    for part in parts:
+        renamed = []
+        for record in part.records:
+            found.update(k for k in record if k in columns)
+            renamed.append({columns.get(k, k): v for k, v in record.items()})
+        part.records = renamed
+    absent = [k for k in columns if k not in found]
+    if absent:
+        keys = sorted({k for p in parts for r in p.records[:100] for k in r})
+        raise SourceError(Problem(f"{name}: columns", (
+            f"{', '.join(absent)} not found in the source; keys seen: {', '.join(keys)}")))
+
+
+def load_parts(source: Source, workdir: Path, limit: int | None) -> list[RawPart]:
+    if source.hub is not None:
+        return [read_hub(source.hub, source.split, source.config, source.revision, limit)]
+    path = Path(source.path).expanduser()
+    path = path if path.is_absolute() else workdir / path
+    if not path.exists():
+        raise SourceError(Problem(source.path, f"file not found (looked at {path})"))
+    if path.is_file():
+        return [read_file(path, source.path, limit)]
+    if is_saved_dataset(path):
+        return [read_saved(path, source.path, source.split, limit)]
+    return _read_folder(path, source.path, source.split, limit)
+
+
+def _read_folder(folder: Path, name: str, split: str, limit: int | None) -> list[RawPart]:
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and file_kind(p)
+                   and p.name not in NOT_DATA
+                   and not any(s.startswith(".") for s in p.relative_to(folder).parts))
+    if not files:
+        raise SourceError(Problem(name, "folder holds no data files (.jsonl, .json, .csv, "
+                                  ".parquet) and is not a saved dataset"))
+    # A folder with split files (train.jsonl, data/test-0000.parquet) reads the recipe's split.
+    pattern = re.compile(rf"(^|[/_.-]){re.escape(split)}([/_.-]|$)")
+    in_split = [p for p in files if pattern.search(p.relative_to(folder).as_posix())]
+    parts = []
+    for path in in_split or files:
+        remaining = None if limit is None else limit - sum(p.seen for p in parts)
+        if remaining is not None and remaining <= 0:
+            break
+        parts.append(read_file(path, f"{name.rstrip('/')}/{path.relative_to(folder).as_posix()}",
+                               remaining))
+    return parts
+
+
+__all__ = ["ReadResult", "read_source", "load_parts"]

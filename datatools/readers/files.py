@@ -1,0 +1,232 @@
+"""Local files → RawPart: JSONL (plain or .gz), JSON (array or an object holding one), CSV,
+Parquet. Bad lines become ledger rows here; a file unusable as a whole is a SourceError.
+"""
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from schemas.errors import Problem, SourceError
+
+from datatools.formats.detect import detect
+from datatools.readers.raw import RawPart, record_text
+
+try:  # orjson parses 3-5x faster; the standard library is the fallback, not a requirement
+    import orjson
+
+    _loads = orjson.loads
+except ImportError:  # pragma: no cover - depends on the environment
+    _loads = json.loads
+
+SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv",
+            ".parquet": "parquet"}
+LIST_KEYS = ("data", "train", "records", "examples", "rows", "instances")
+
+
+def file_kind(path: Path) -> str | None:
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes = suffixes[:-1]
+    return SUFFIXES.get(suffixes[-1]) if suffixes else None
+
+
+def _open_bytes(path: Path):
+    return gzip.open(path, "rb") if path.suffix.lower() == ".gz" else open(path, "rb")
+
+
+def read_file(path: Path, name: str, limit: int | None) -> RawPart:
+    kind = file_kind(path)
+    if kind is None:
+        suffix = "".join(path.suffixes) or "(none)"
+        raise SourceError(Problem(name, f"unsupported file type {suffix}; supported: .jsonl, "
+                                  f".json, .csv (optionally .gz), .parquet"))
+    part = RawPart(name, limit)
+    try:
+        {"jsonl": read_jsonl, "json": read_json, "csv": read_csv, "parquet": read_parquet}[kind](
+            path, part)
+    except (OSError, EOFError) as err:  # unreadable, not gzip, truncated gzip
+        raise SourceError(Problem(name, f"cannot read file: {err}")) from err
+    return part
+
+
+def read_jsonl(path: Path, part: RawPart) -> None:
+    with _open_bytes(path) as fh:
+        for lineno, line in enumerate(fh, 1):
+            if part.full:
+                break
+            if not line.strip():
+                continue  # blank lines carry no record (a trailing newline, spacing)
+            add_json_line(part, line, f"{part.name}:{lineno}")
+
+
+def add_json_line(part: RawPart, line: bytes, source: str) -> None:
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as err:
+        part.reject("read.invalid_utf8", f"byte 0x{line[err.start]:02x} at column "
+                    f"{err.start + 1} is not valid UTF-8", source,
+                    line.decode("utf-8", "backslashreplace").rstrip())
+        return
+    try:
+        value = _loads(text)
+    except ValueError as err:
+        part.reject("read.malformed_json", f"not valid JSON: {err}", source, text.rstrip("\r\n"))
+        return
+    part.add(value, source, text.rstrip("\r\n"))
+
+
+def read_json(path: Path, part: RawPart) -> None:
+    with _open_bytes(path) as fh:
+        data = fh.read()
+    try:
+        text, bad_bytes = data.decode("utf-8-sig"), False
+    except UnicodeDecodeError:
+        # Decode anyway so the good records survive; records holding the bad bytes are
+        # found below and sent to the ledger.
+        text, bad_bytes = data.decode("utf-8-sig", "surrogateescape"), True
+    if text.lstrip().startswith("["):
+        _read_json_array(text, part, bad_bytes)
+        return
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        if err.msg == "Extra data":  # many .json files are JSON Lines
+            for lineno, line in enumerate(data.splitlines(), 1):
+                if part.full:
+                    break
+                if line.strip():
+                    add_json_line(part, line, f"{part.name}:{lineno}")
+            return
+        raise SourceError(Problem(part.name, f"malformed JSON at line {err.lineno} column "
+                                  f"{err.colno}: {err.msg}")) from err
+    records = _records_in_object(value, part.name)
+    for index, record in enumerate(records):
+        if part.full:
+            break
+        _add_checked(part, record, f"{part.name}:{index}", bad_bytes)
+
+
+def _records_in_object(value: Any, name: str) -> list:
+    """{"data": [...]}-style files: the one list of records inside the top-level object."""
+    if not isinstance(value, dict):
+        raise SourceError(Problem(name, f"expected a JSON array of records or an object holding "
+                                  f"one, got {type(value).__name__}"))
+    if detect([value]) is not None:  # a file holding a single record
+        return [value]
+    lists = {k: v for k, v in value.items() if isinstance(v, list)}
+    for key in LIST_KEYS:
+        if key in lists:
+            return lists[key]
+    if len(lists) == 1:
+        return next(iter(lists.values()))
+    keys = ", ".join(list(value)[:10]) + (", ..." if len(value) > 10 else "")
+    hint = ""
+    registry_keys = {"file_name", "hf_hub_url", "ms_hub_url", "script_url", "cloud_file_name"}
+    if value and all(isinstance(v, dict) and registry_keys & set(v) for v in value.values()):
+        hint = " (this looks like LLaMA-Factory's dataset_info.json, a registry of datasets: " \
+               "read the data files it names instead)"
+    found = f"{len(lists)} lists ({', '.join(lists)})" if lists else "no list"
+    raise SourceError(Problem(name, f"a JSON object with {found} of records; keys: {keys}{hint}"))
+
+
+def _read_json_array(text: str, part: RawPart, bad_bytes: bool) -> None:
+    """Decode element by element so each record keeps the line it starts on."""
+    decoder = json.JSONDecoder()
+    pos = text.index("[") + 1
+    end = len(text)
+    index = 0
+    line, counted_to = 1, 0  # newlines are counted incrementally, in C, between records
+    while True:
+        pos = _skip_space(text, pos)
+        if pos < end and text[pos] == "]":
+            break
+        if index and pos < end and text[pos] == ",":
+            pos = _skip_space(text, pos + 1)
+        elif index:
+            _malformed(text, pos, part.name, "expected ',' or ']' between records")
+        if part.full:
+            return
+        try:
+            value, next_pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as err:
+            _malformed(text, err.pos, part.name, err.msg)
+        line, counted_to = line + text.count("\n", counted_to, pos), pos
+        _add_checked(part, value, f"{part.name}:{line}", bad_bytes)
+        pos, index = next_pos, index + 1
+
+
+def _skip_space(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in " \t\r\n":
+        pos += 1
+    return pos
+
+
+def _malformed(text: str, pos: int, name: str, msg: str):
+    line = text.count("\n", 0, pos) + 1
+    column = pos - text.rfind("\n", 0, pos)
+    raise SourceError(Problem(name, f"malformed JSON at line {line} column {column}: {msg}"))
+
+
+def _add_checked(part: RawPart, record: Any, source: str, bad_bytes: bool) -> None:
+    if bad_bytes:
+        raw = record_text(record)
+        try:
+            raw.encode("utf-8")
+        except UnicodeEncodeError:
+            part.reject("read.invalid_utf8", "the record contains bytes that are not valid UTF-8",
+                        source, _show_bad_bytes(raw))
+            return
+    part.add(record, source)
+
+
+def _show_bad_bytes(text: str) -> str:
+    """Text decoded with surrogateescape → printable, the bad bytes shown as \\xNN."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def read_csv(path: Path, part: RawPart) -> None:
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # long answers exceed the 128 KiB default
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    # surrogateescape keeps reading past bad bytes; rows holding them go to the ledger below.
+    with opener(path, "rt", encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header is None:
+            return
+        start = reader.line_num + 1
+        for row in reader:
+            lineno, start = start, reader.line_num + 1
+            if part.full:
+                break
+            if not row:
+                continue
+            source = f"{part.name}:{lineno}"
+            raw = ",".join(row)
+            if not raw.isascii():
+                try:
+                    raw.encode("utf-8")
+                except UnicodeEncodeError:
+                    part.reject("read.invalid_utf8", "the row contains bytes that are not valid "
+                                "UTF-8", source, _show_bad_bytes(raw))
+                    continue
+            if len(row) != len(header):
+                part.reject("read.malformed_csv", f"expected {len(header)} fields "
+                            f"({', '.join(header)}), got {len(row)}", source, raw)
+                continue
+            # Empty cells are missing values: CSV cannot tell "" from absent.
+            part.add({k: (v if v != "" else None) for k, v in zip(header, row)}, source, raw)
+
+
+def read_parquet(path: Path, part: RawPart) -> None:
+    import polars as pl
+
+    try:
+        frame = pl.read_parquet(path, n_rows=part.limit)
+    except pl.exceptions.PolarsError as err:
+        raise SourceError(Problem(part.name, f"cannot read parquet: {err}")) from err
+    for index, row in enumerate(frame.iter_rows(named=True)):
+        part.add(row, f"{part.name}:{index}")

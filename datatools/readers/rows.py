@@ -1,0 +1,79 @@
+"""Raw records → canonical rows (through the format adapters) → the canonical frame, fast.
+
+Row semantics come from `frame.rows_from_record`; only the id hashing and the frame assembly
+are done here differently, because at a million records `stable_id`'s JSON dumps and polars'
+dict-by-dict struct conversion took most of the read time.
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+import polars as pl
+import xxhash
+
+from datatools.formats import parse_record
+from datatools.formats.base import RecordError
+from datatools.frame import FRAME_SCHEMA, empty_frame, rows_from_record
+from datatools.readers.raw import RawPart, ledger_row, record_id_of, record_text
+
+
+def content_id(prompt: list[dict], completions: list[dict]) -> str:
+    """Record id from content: same on every machine and run, like `frame.stable_id`."""
+    text = "\x1e".join(f"{m['role']}\x1f{m['content']}" for m in prompt) + "\x1d" + "\x1e".join(
+        "\x00" if c.get("content") is None else c["content"] for c in completions)
+    return xxhash.xxh3_128_hexdigest(text.encode("utf-8", "surrogatepass"))[:16]
+
+
+def parse_part(part: RawPart, fmt: str, rows: list, rejects: list, ids: Counter) -> set[str]:
+    """Append the part's canonical rows and its per-record ledger rows; return the kinds seen."""
+    kinds = set()
+    for record, where in zip(part.records, part.sources):
+        try:
+            parsed = parse_record(record, fmt)
+        except RecordError as err:
+            rejects.append(ledger_row(err.reason, f"{err.detail} ({fmt} format)", where,
+                                      record_text(record), record_id_of(record)))
+            continue
+        kinds.add(parsed.kind)
+        own = record.get("id")
+        base = (str(own) if isinstance(own, (str, int)) and not isinstance(own, bool) and own != ""
+                else content_id(parsed.prompt, parsed.completions))
+        # Identical records stay separate records (dedup steps report them), so a repeated
+        # id gets a stable suffix by occurrence.
+        ids[base] += 1
+        record_id = base if ids[base] == 1 else f"{base}~{ids[base]}"
+        new_rows = rows_from_record(record_id, where, parsed.prompt, parsed.completions,
+                                    parsed.meta)
+        for row, completion in zip(new_rows, parsed.completions):
+            if completion.get("meta"):  # per-answer extras (aspect ratings) join the record's
+                row["meta"] = json.dumps({**parsed.meta, **completion["meta"]},
+                                         ensure_ascii=False, default=str)
+        rows.extend(new_rows)
+    return kinds
+
+
+def frame_from_candidate_rows(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    """Same frame as `frame.frame_from_rows`, built column-wise with the prompt column
+    assembled in Arrow (offsets + flat role/content arrays): ~3x faster at 1M rows."""
+    import pyarrow as pa
+
+    if not rows:
+        return empty_frame()
+    columns: dict[str, Any] = {k: [r[k] for r in rows] for k in FRAME_SCHEMA if k != "prompt"}
+    prompts = [r["prompt"] for r in rows]
+    offsets = [0]
+    total = 0
+    for prompt in prompts:
+        total += len(prompt)
+        offsets.append(total)
+    messages = pa.StructArray.from_arrays(
+        [pa.array([m["role"] for p in prompts for m in p], pa.large_string()),
+         pa.array([m["content"] for p in prompts for m in p], pa.large_string())],
+        names=["role", "content"],
+    )
+    columns["prompt"] = pl.from_arrow(
+        pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), messages))
+    frame = pl.DataFrame(columns)
+    return frame.select([pl.col(k).cast(dtype) for k, dtype in FRAME_SCHEMA.items()])
