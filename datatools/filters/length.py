@@ -1,0 +1,136 @@
+"""`length`: bounds on prompt / completion length in characters, words and tokens, and on the
+chosen/rejected length ratio (DPO learns a length preference from pairs whose chosen answer is
+systematically longer: Singhal et al. 2023, "A Long Way to Go"; Park et al. 2024, R-DPO)."""
+from __future__ import annotations
+
+from typing import Literal
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from datatools.frame import candidate_role, field_text
+from datatools.step import Step, partition
+
+UNITS = ("chars", "words", "tokens")
+
+
+class Bounds(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    min_chars: int | None = Field(None, ge=0, description="minimum characters")
+    max_chars: int | None = Field(None, ge=1, description="maximum characters")
+    min_words: int | None = Field(None, ge=0, description="minimum whitespace-separated words")
+    max_words: int | None = Field(None, ge=1, description="maximum words")
+    min_tokens: int | None = Field(None, ge=0, description="minimum tokens of `tokenizer`")
+    max_tokens: int | None = Field(None, ge=1, description="maximum tokens of `tokenizer`")
+
+    def checks(self):
+        for unit in UNITS:
+            yield unit, getattr(self, f"min_{unit}"), getattr(self, f"max_{unit}")
+
+
+class LengthParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    prompt: Bounds = Field(default_factory=Bounds,
+                           description="bounds on the prompt (all turns); violations drop the record")
+    completion: Bounds = Field(default_factory=Bounds,
+                               description="bounds on each completion; violations drop the row")
+    tokenizer: str | None = Field(
+        None, description="tokenizer (Hub id or local folder) for *_tokens bounds and ratio_unit=tokens")
+    min_ratio: float | None = Field(None, gt=0, description="minimum chosen/rejected length ratio")
+    max_ratio: float | None = Field(None, gt=0, description="maximum chosen/rejected length ratio")
+    ratio_unit: Literal["chars", "words", "tokens"] = Field("chars", description="unit of the ratio")
+
+    @model_validator(mode="after")
+    def _need_tokenizer(self):
+        uses = (self.prompt.min_tokens, self.prompt.max_tokens, self.completion.min_tokens,
+                self.completion.max_tokens)
+        ratio_tokens = self.ratio_unit == "tokens" and (self.min_ratio or self.max_ratio)
+        if (any(u is not None for u in uses) or ratio_tokens) and not self.tokenizer:
+            raise ValueError("token bounds need `tokenizer`")
+        return self
+
+
+def token_counts(tokenizer, texts: list[str], batch: int = 1024) -> list[int]:
+    out: list[int] = []
+    for i in range(0, len(texts), batch):
+        enc = tokenizer(texts[i:i + batch], add_special_tokens=False)["input_ids"]
+        out.extend(len(e) for e in enc)
+    return out
+
+
+class Length(Step):
+    """Drop records whose prompt, and rows whose completion, fall outside length bounds; drop
+    records whose chosen/rejected length ratio is outside [min_ratio, max_ratio]. Reasons:
+    length.<prompt|completion>_<chars|words|tokens>, length.ratio."""
+
+    name = "length"
+    Params = LengthParams
+    requires = ("prompt", "completion", "score", "label")
+
+    def _tokenizer(self):
+        tok = self.ctx.backends.get(f"tokenizer:{self.params.tokenizer}")
+        if tok is None:
+            from transformers import AutoTokenizer
+
+            src = self.params.tokenizer
+            path = self.ctx.resolve(src)
+            tok = AutoTokenizer.from_pretrained(str(path) if path.exists() else src)
+            self.ctx.backends[f"tokenizer:{src}"] = tok
+        return tok
+
+    def _measure(self, f: pl.DataFrame, field: str, units: set[str]) -> pl.DataFrame:
+        text = field_text(field)
+        cols = {"chars": text.str.len_chars(), "words": text.str.count_matches(r"\S+")}
+        f = f.with_columns([cols[u].alias(f"__{field}_{u}") for u in units if u != "tokens"])
+        if "tokens" in units:
+            uniq = f.select(text.alias("__t")).unique()
+            with self.ctx.progress(uniq.height, f"length: tokenising {field}s"):
+                counts = token_counts(self._tokenizer(), uniq["__t"].to_list())
+            uniq = uniq.with_columns(pl.Series(f"__{field}_tokens", counts, dtype=pl.Int64))
+            f = f.with_columns(text.alias("__t")).join(uniq, on="__t", how="left",
+                                                        maintain_order="left").drop("__t")
+        return f
+
+    def __call__(self, frame: pl.DataFrame):
+        p = self.params
+        f = frame
+        need = {"prompt": set(), "completion": set()}
+        for field in need:
+            need[field] = {u for u, lo, hi in getattr(p, field).checks() if lo is not None or hi is not None}
+        if p.min_ratio or p.max_ratio:
+            need["completion"].add(p.ratio_unit)
+        for field, units in need.items():
+            if units:
+                f = self._measure(f, field, units)
+        reasons, details = [], []
+        for field in ("prompt", "completion"):
+            for unit, lo, hi in getattr(p, field).checks():
+                col = pl.col(f"__{field}_{unit}")
+                applies = pl.lit(True) if field == "prompt" else pl.col("completion").is_not_null()
+                for bound, bad, op in ((lo, col < (lo or 0), "<"), (hi, col > (hi or 0), ">")):
+                    if bound is None:
+                        continue
+                    code = f"length.{field}_{unit}"
+                    reasons.append(pl.when(applies & bad).then(pl.lit(code)))
+                    details.append(pl.when(applies & bad).then(
+                        pl.format(f"{field} {unit}={{}} {op} {'min' if op == '<' else 'max'} {bound}", col)))
+        if p.min_ratio or p.max_ratio:
+            n = pl.col(f"__completion_{p.ratio_unit}").cast(pl.Float64)
+            role = candidate_role()
+            chosen_len = n.filter(role == "chosen").first().over("id")
+            rejected_len = n.filter(role == "rejected").first().over("id")
+            ratio = chosen_len / rejected_len
+            bad = ((pl.lit(p.min_ratio is not None) & (ratio < (p.min_ratio or 0)))
+                   | (pl.lit(p.max_ratio is not None) & (ratio > (p.max_ratio or 0))))
+            bad = bad.fill_null(False) & rejected_len.is_not_null() & (rejected_len > 0)
+            f = f.with_columns(ratio.alias("__ratio"), bad.alias("__ratio_bad"))
+            reasons.append(pl.when(pl.col("__ratio_bad")).then(pl.lit("length.ratio")))
+            details.append(pl.when(pl.col("__ratio_bad")).then(pl.format(
+                f"chosen/rejected {p.ratio_unit} ratio {{}} outside [{p.min_ratio}, {p.max_ratio}]",
+                pl.col("__ratio").round(2))))
+        if not reasons:
+            return partition(f, pl.lit(None, pl.String))
+        # a prompt violation is record-level: every row of the record shares the prompt
+        kept, rejected = partition(f, pl.coalesce(reasons), pl.coalesce(details))
+        tmp = [c for c in f.columns if c.startswith("__")]
+        return kept.drop(tmp), rejected.drop(tmp)

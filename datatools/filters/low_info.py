@@ -1,0 +1,100 @@
+"""`low_info`: drop replies with no substance ("是", "好的", "明白了", "OK", "Sure.").
+
+Three vectorised checks: a reply that is only a stock phrase (per-language lists, compared
+after casefolding and removing punctuation/space), too few distinct tokens, or too much
+repetition — the fraction of duplicate word 3-grams, as in Gopher's quality filters (Rae et al.
+2021, "Scaling Language Models", App. A). CJK characters count as one token each.
+"""
+from __future__ import annotations
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
+
+from datatools.frame import field_text
+from datatools.step import Step, partition
+
+DEFAULT_PHRASES: dict[str, list[str]] = {
+    "en": ["ok", "okay", "ok.", "sure", "sure.", "yes", "no", "yep", "nope", "got it",
+           "understood", "i see", "thanks", "thank you", "fine", "alright", "all right",
+           "i don't know", "i do not know", "no comment", "n/a", "noted", "will do", "done"],
+    "zh": ["是", "是的", "好", "好的", "好吧", "嗯", "嗯嗯", "对", "对的", "行", "可以", "明白",
+           "明白了", "知道了", "收到", "谢谢", "不知道", "没问题", "没有", "不是", "了解"],
+}
+_CJK = r"\p{Han}\p{Hiragana}\p{Katakana}"
+TOKEN_RE = rf"[{_CJK}]|[[\p{{L}}\p{{N}}_]--[{_CJK}]]+"
+_STRIP_RE = r"[\p{P}\p{S}\s]+"
+
+
+class LowInfoParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    fields: list[str] = Field(default_factory=lambda: ["completion"], min_length=1,
+                              description="fields checked (each non-null value, per row)")
+    min_distinct_tokens: int = Field(
+        3, ge=0, description="minimum distinct tokens (words; CJK characters count singly)")
+    max_repetition: float = Field(
+        0.5, gt=0, le=1, description="maximum fraction of duplicate 3-grams of tokens")
+    repetition_min_tokens: int = Field(
+        12, ge=3, description="only texts with at least this many tokens get the repetition check")
+    languages: list[str] = Field(default_factory=lambda: ["en", "zh"],
+                                 description="which shipped phrase lists apply")
+    phrases: dict[str, list[str]] = Field(
+        default_factory=dict, description="extra stock phrases per language (added to the lists)")
+
+
+def normalise(text: pl.Expr) -> pl.Expr:
+    return text.str.to_lowercase().str.replace_all(_STRIP_RE, "")
+
+
+class LowInfo(Step):
+    """Drop rows whose reply is a stock phrase, has too few distinct tokens, or repeats itself.
+    Reason: low_info.<field>; the detail names the rule and the numbers."""
+
+    name = "low_info"
+    Params = LowInfoParams
+    requires = ("completion",)
+
+    def required_columns(self) -> set[str]:
+        return {"prompt" if f in ("prompt", "last_user") else f for f in self.params.fields}
+
+    def _phrases(self) -> list[str]:
+        p = self.params
+        out = [w for lang in p.languages for w in DEFAULT_PHRASES.get(lang, [])]
+        out += [w for words in p.phrases.values() for w in words]
+        norm = pl.DataFrame({"t": out}).select(normalise(pl.col("t")))["t"]
+        return sorted({x for x in norm.to_list() if x})
+
+    def __call__(self, frame: pl.DataFrame):
+        p = self.params
+        phrases = self._phrases()
+        reasons, details = [], []
+        for i, field in enumerate(p.fields):
+            text = field_text(field)
+            present = pl.col(field).is_not_null() if field in frame.columns else pl.lit(True)
+            toks = text.str.to_lowercase().str.extract_all(TOKEN_RE)
+            n_tok = toks.list.len()
+            distinct = toks.list.n_unique()
+            frame = frame.with_columns(
+                n_tok.alias(f"__n{i}"), distinct.alias(f"__d{i}"),
+                normalise(text).alias(f"__norm{i}"),
+                toks.list.eval(pl.concat_str([pl.element(), pl.element().shift(-1),
+                                              pl.element().shift(-2)], separator="\x00")
+                               .drop_nulls()).alias(f"__tri{i}"),
+            )
+            tri_n = pl.col(f"__tri{i}").list.len()
+            rep = 1 - pl.col(f"__tri{i}").list.n_unique() / tri_n
+            frame = frame.with_columns(rep.alias(f"__rep{i}"))
+            is_phrase = pl.col(f"__norm{i}").is_in(phrases)
+            few = pl.col(f"__d{i}") < p.min_distinct_tokens
+            repeats = (pl.col(f"__n{i}") >= p.repetition_min_tokens) & (pl.col(f"__rep{i}") > p.max_repetition)
+            code = pl.lit(f"low_info.{field}")
+            reasons.append(pl.when(present & (is_phrase | few | repeats)).then(code))
+            details.append(
+                pl.when(present & is_phrase).then(pl.format("{} is a stock phrase: {}", pl.lit(field), text))
+                .when(present & few).then(pl.format(
+                    "{} has {} distinct tokens < {}", pl.lit(field), pl.col(f"__d{i}"), pl.lit(p.min_distinct_tokens)))
+                .when(present & repeats).then(pl.format(
+                    "{} repeats itself: duplicate 3-gram fraction {} > {}", pl.lit(field),
+                    pl.col(f"__rep{i}").round(2), pl.lit(p.max_repetition))))
+        kept, rejected = partition(frame, pl.coalesce(reasons), pl.coalesce(details))
+        tmp = [c for c in frame.columns if c.startswith("__")]
+        return kept.drop(tmp), rejected.drop(tmp)

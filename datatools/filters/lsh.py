@@ -1,0 +1,144 @@
+"""LSH banding over MinHash signatures, candidate verification and greedy clustering (numpy).
+
+Banding (Indyk & Motwani 1998; Leskovec, Rajaraman & Ullman, *Mining of Massive Datasets*
+§3.4): split a k-permutation signature into b bands of r rows; two documents become candidates
+when some band agrees entirely, which happens with probability P(s) = 1 - (1 - s^r)^b for
+Jaccard s (the S-curve). `threshold` here is the TRUE Jaccard the user asks for, so we pick
+(b, r) to make misses at s = threshold rare (P ≥ 1 - max_miss) and, among those, the fewest
+false candidates (smallest ∫_0^t P(s) ds); then verify every candidate pair.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+_S = np.linspace(0.0, 1.0, 401)
+
+
+def s_curve(s, bands: int, rows: int):
+    """Probability that a pair of Jaccard s shares at least one band: 1 - (1 - s^r)^b."""
+    return 1.0 - (1.0 - np.asarray(s, dtype=float) ** rows) ** bands
+
+
+def choose_bands(threshold: float, num_perm: int, max_miss: float = 0.005) -> tuple[int, int]:
+    """(bands, rows) with b·r ≤ num_perm, P(candidate | s = threshold) ≥ 1 - max_miss, and the
+    least false-candidate area ∫_0^threshold P(s) ds (verification work). Falls back to the
+    most sensitive setting when no (b, r) reaches the miss rate."""
+    below = _S[_S < threshold]
+    best, best_cost, fallback, fallback_p = None, np.inf, (num_perm, 1), -1.0
+    for rows in range(1, num_perm + 1):
+        bands = num_perm // rows
+        p_t = float(s_curve(threshold, bands, rows))
+        if p_t > fallback_p:
+            fallback, fallback_p = (bands, rows), p_t
+        if p_t >= 1.0 - max_miss:
+            cost = float(np.trapezoid(s_curve(below, bands, rows), below))
+            if cost < best_cost:
+                best, best_cost = (bands, rows), cost
+    return best or fallback
+
+
+def _band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """(bands, n) uint64 keys: each band's r values folded with odd multipliers + fmix."""
+    n = sig.shape[0]
+    keys = np.empty((bands, n), dtype=np.uint64)
+    mult = (np.arange(1, rows + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)) | np.uint64(1)
+    with np.errstate(over="ignore"):
+        for j in range(bands):
+            block = sig[:, j * rows:(j + 1) * rows].astype(np.uint64)
+            h = (block * mult).sum(axis=1, dtype=np.uint64) + np.uint64(j)
+            h ^= h >> np.uint64(33)
+            h *= np.uint64(0xFF51AFD7ED558CCD)
+            keys[j] = h ^ (h >> np.uint64(33))
+    return keys
+
+
+def candidate_pairs(sig: np.ndarray, bands: int, rows: int, docs: np.ndarray | None = None,
+                    reach: int = 8) -> np.ndarray:
+    """Unique (i < j) index pairs sharing a band bucket, shape (m, 2).
+
+    Inside a bucket (a run of equal sorted keys) each document is paired with the next `reach`
+    ones and with the bucket's first: all pairs for buckets of up to reach+1 documents (the
+    usual case) and linear, not quadratic, work for huge buckets of copies."""
+    docs = np.arange(sig.shape[0]) if docs is None else docs
+    out = []
+    for keys in _band_keys(sig[docs], bands, rows):
+        order = np.argsort(keys, kind="stable")
+        sk = keys[order]
+        run_start = np.concatenate([[True], sk[1:] != sk[:-1]])
+        first = np.maximum.accumulate(np.where(run_start, np.arange(len(sk)), 0))
+        for d in range(1, reach + 1):
+            same = np.flatnonzero(sk[d:] == sk[:-d])
+            if not len(same):
+                break
+            out.append(np.stack([order[same], order[same + d]], axis=1))
+        far = np.flatnonzero((np.arange(len(sk)) - first) > reach)
+        if len(far):
+            out.append(np.stack([order[first[far]], order[far]], axis=1))
+    if not out:
+        return np.zeros((0, 2), dtype=np.int64)
+    p = docs[np.concatenate(out)]
+    p = np.sort(p, axis=1)
+    return np.unique(p, axis=0)
+
+
+def estimate_jaccard(sig: np.ndarray, pairs: np.ndarray, chunk: int = 1 << 16) -> np.ndarray:
+    """Fraction of agreeing signature positions (Broder 1997): an unbiased estimate of J."""
+    est = np.empty(len(pairs))
+    for i in range(0, len(pairs), chunk):
+        p = pairs[i:i + chunk]
+        est[i:i + chunk] = (sig[p[:, 0]] == sig[p[:, 1]]).mean(axis=1)
+    return est
+
+
+def verify(pairs: np.ndarray, sig: np.ndarray, hashes: np.ndarray, offsets: np.ndarray,
+           threshold: float, z: float = 5.0) -> tuple[np.ndarray, np.ndarray]:
+    """Keep candidate pairs whose true Jaccard is ≥ threshold; returns (mask, estimate).
+
+    The estimate has standard error σ = sqrt(t(1-t)/k); pairs whose estimate is more than zσ
+    from the threshold are decided by it (a wrong call has probability < 1e-6 at z = 5). Pairs
+    closer to the line get the exact Jaccard of their hashed shingle sets, so pairs just above
+    the threshold are kept and pairs just below it are not — an estimate alone cannot tell
+    0.79 from 0.81 at k = 128 (σ ≈ 0.035)."""
+    est = estimate_jaccard(sig, pairs)
+    sigma = np.sqrt(threshold * (1 - threshold) / sig.shape[1])
+    keep = est >= threshold + z * sigma
+    unsure = np.flatnonzero(np.abs(est - threshold) < z * sigma)
+    for k in unsure:
+        i, j = pairs[k]
+        a = np.unique(hashes[offsets[i]:offsets[i + 1]])
+        b = np.unique(hashes[offsets[j]:offsets[j + 1]])
+        inter = len(np.intersect1d(a, b, assume_unique=True))
+        union = len(a) + len(b) - inter
+        keep[k] = union > 0 and inter / union >= threshold
+    return keep, est
+
+
+def greedy_clusters(n: int, pairs: np.ndarray, weight: np.ndarray, rank: np.ndarray):
+    """Assign each document to a kept representative, best-ranked first.
+
+    Walking documents in `rank` order (lower = preferred), an unclaimed document is kept and
+    claims its unclaimed verified neighbours. Every dropped document is thus itself ≥ threshold
+    from the member that replaced it (no chaining a→b→c drift), and no two kept documents are
+    a verified pair. Returns (rep, weight_to_rep): rep[i] = kept index or -1."""
+    rep = np.full(n, -1, dtype=np.int64)
+    w_rep = np.full(n, np.nan)
+    if not len(pairs):
+        return rep, w_rep
+    both = np.concatenate([pairs, pairs[:, ::-1]])
+    ww = np.concatenate([weight, weight])
+    order = np.lexsort((rank[both[:, 1]], both[:, 0]))
+    both, ww = both[order], ww[order]
+    nodes, starts = np.unique(both[:, 0], return_index=True)
+    ends = np.append(starts[1:], len(both))
+    span = dict(zip(nodes.tolist(), zip(starts.tolist(), ends.tolist())))
+    claimed = np.zeros(n, dtype=bool)
+    for u in nodes[np.argsort(rank[nodes], kind="stable")].tolist():
+        if claimed[u]:
+            continue
+        s, e = span[u]
+        nb = both[s:e, 1]
+        free = ~claimed[nb] & (rank[nb] > rank[u])
+        claimed[nb[free]] = True
+        rep[nb[free]] = u
+        w_rep[nb[free]] = ww[s:e][free]
+    return rep, w_rep

@@ -1,0 +1,294 @@
+"""Vectorised MinHash signatures (numpy), value-compatible with datasketch's "affine32" scheme.
+
+MinHash (Broder 1997, "On the resemblance and containment of documents"): for a random
+permutation π of the hash space, P[min π(A) = min π(B)] = |A ∩ B| / |A ∪ B| (the Jaccard
+similarity J), so the fraction of agreeing positions in two k-permutation signatures is an
+unbiased estimate of J with standard error sqrt(J(1-J)/k).
+
+datasketch ≥ 2.0 ("affine32") pre-mixes each 32-bit shingle hash with the MurmurHash3 finaliser
+(fmix32) and permutes it with h → a·h + b mod 2^32 (odd a), drawing (a, b) from
+`np.random.RandomState(seed)`. We do the same arithmetic for all shingles of many documents at
+once. Shingle hashes come from the byte-level tokeniser below; `shingle_hash` is the same
+function in plain Python, so `datasketch.MinHash(num_perm, seed, hashfunc=shingle_hash)`
+updated with `py_shingles(text)` gives identical hash values (tested).
+
+Tokens: "word" = maximal runs of [0-9A-Za-z_] or non-ASCII bytes, ASCII-lowercased;
+"char" = every non-whitespace character (use it for CJK text, which has no spaces).
+"""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import polars as pl
+
+_M64 = (1 << 64) - 1
+_K = 0x100000001B3  # FNV-64 prime: multiplier of the token-block chain
+
+
+def _splitmix64(n: int, state: int = 0) -> list[int]:
+    out = []
+    for _ in range(n):
+        state = (state + 0x9E3779B97F4A7C15) & _M64
+        z = state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+        out.append((z ^ (z >> 31)) | 1)
+    return out
+
+
+# Position multipliers for combining the token hashes of one n-gram (odd 64-bit splitmix64
+# outputs) so that "a b" and "b a" hash differently.
+_P = _splitmix64(32)
+MAX_NGRAM = len(_P)
+_FMIX32 = (16, 0x85EBCA6B, 13, 0xC2B2AE35, 16)  # MurmurHash3 fmix32, as in datasketch
+_FMIX64 = (33, 0xFF51AFD7ED558CCD, 33, 0xC4CEB9FE1A85EC53, 33)
+
+
+# ---- plain-Python reference (for datasketch's `hashfunc` and for tests) --------------------
+
+def _fmix64_int(h: int) -> int:
+    s1, m1, s2, m2, s3 = _FMIX64
+    h ^= h >> s1
+    h = (h * m1) & _M64
+    h ^= h >> s2
+    h = (h * m2) & _M64
+    return h ^ (h >> s3)
+
+
+def token_hash(token: bytes) -> int:
+    """64-bit hash of a token's (lowercased) UTF-8 bytes, read as little-endian 8-byte blocks:
+    acc = len; acc = fmix64(acc·K + block) per block (a Merkle–Damgård chain of the finaliser)."""
+    acc = len(token)
+    for k in range(0, len(token), 8):
+        acc = _fmix64_int((acc * _K + int.from_bytes(token[k:k + 8], "little")) & _M64)
+    return acc
+
+
+def shingle_hash(shingle: tuple[bytes, ...]) -> int:
+    """32-bit hash of an n-gram of tokens; pass as datasketch `hashfunc`."""
+    acc = len(shingle)
+    for i, tok in enumerate(shingle):
+        acc = (acc + token_hash(tok) * _P[i]) & _M64
+    return _fmix64_int(acc) >> 32
+
+
+def _is_word_byte(c: int) -> bool:
+    return c >= 0x80 or c == 0x5F or 0x30 <= c <= 0x39 or 0x41 <= c <= 0x5A or 0x61 <= c <= 0x7A
+
+
+def py_tokens(text: str, shingle: str = "word") -> list[bytes]:
+    b = text.encode().translate(_LOWER_BYTES)
+    if shingle == "char":
+        return [ch.encode() for ch in b.decode() if ch not in " \t\n\v\f\r"]
+    out, cur = [], bytearray()
+    for c in b:
+        if _is_word_byte(c):
+            cur.append(c)
+        elif cur:
+            out.append(bytes(cur))
+            cur = bytearray()
+    if cur:
+        out.append(bytes(cur))
+    return out
+
+
+def py_shingles(text: str, shingle: str = "word", ngram: int = 5) -> list[tuple[bytes, ...]]:
+    """Shingles of one text; a text with fewer than `ngram` tokens is one shingle."""
+    toks = py_tokens(text, shingle)
+    if not toks:
+        return []
+    if len(toks) < ngram:
+        return [tuple(toks)]
+    return [tuple(toks[i:i + ngram]) for i in range(len(toks) - ngram + 1)]
+
+
+_LOWER_BYTES = bytes(c + 32 if 0x41 <= c <= 0x5A else c for c in range(256))
+
+
+# ---- vectorised --------------------------------------------------------------------------
+
+def _fmix(h: np.ndarray, consts) -> np.ndarray:
+    s1, m1, s2, m2, s3 = (h.dtype.type(c) for c in consts)
+    h = h ^ (h >> s1)
+    h *= m1
+    h ^= h >> s2
+    h *= m2
+    h ^= h >> s3
+    return h
+
+
+_ONES = np.uint64(0x0101010101010101)
+
+
+def _lower_swar(x: np.ndarray) -> np.ndarray:
+    """ASCII-lowercase 8 packed bytes per uint64 (SWAR: no per-byte pass over the text).
+    For y = x & 0x7F.., y + 0x3F sets a byte's high bit iff y ≥ 'A' and y + 0x25 iff y > 'Z';
+    bytes ≥ 0x80 (UTF-8) are left alone."""
+    y = x & (_ONES * np.uint64(0x7F))
+    upper = (y + _ONES * np.uint64(0x3F)) & ~(y + _ONES * np.uint64(0x25)) & ~x
+    return x | ((upper & (_ONES * np.uint64(0x80))) >> np.uint64(2))
+
+
+def _text_bytes(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """All texts' UTF-8 bytes as one uint8 array + int64 doc offsets (zero copy via Arrow)."""
+    import pyarrow as pa
+
+    arr = texts.cast(pl.String).fill_null("").rechunk().to_arrow()
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    arr = arr.cast(pa.large_string())
+    _, off_buf, data_buf = arr.buffers()
+    offsets = np.frombuffer(off_buf, dtype=np.int64)[arr.offset: arr.offset + len(arr) + 1]
+    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    return data[offsets[0]: offsets[-1]], offsets - offsets[0]
+
+
+def _token_spans(data: np.ndarray, offsets: np.ndarray, shingle: str):
+    n = len(data)
+    if shingle == "char":
+        cont = (data & 0xC0) == 0x80  # UTF-8 continuation byte: same character
+        space = (data == 32) | ((data >= 9) & (data <= 13))
+        starts = np.flatnonzero(~space & ~cont)
+        # a character ends where the next one starts (or at the end of the chunk)
+        char_starts = np.append(np.flatnonzero(~cont), n)
+        return starts, char_starts[np.searchsorted(char_starts, starts, side="right")]
+    low = data | np.uint8(0x20)
+    word = ((low - np.uint8(97)) < 26) | ((data - np.uint8(48)) < 10) | (data >= 128) | (data == 95)
+    # one pass for both edges: a token starts/ends where `word` flips
+    edges = np.flatnonzero(word[1:] != word[:-1]) + 1
+    if n and word[0]:
+        edges = np.concatenate([[0], edges])
+    if len(edges) % 2:
+        edges = np.append(edges, n)
+    starts, ends = edges[0::2], edges[1::2]
+    # documents are concatenated: split tokens that run across a document boundary
+    inner = np.unique(offsets[1:-1])
+    inner = inner[(inner > 0) & (inner < n)]
+    cut = inner[word[inner] & word[inner - 1]]
+    if len(cut):
+        starts = np.insert(starts, np.searchsorted(starts, cut), cut)
+        ends = np.insert(ends, np.searchsorted(ends, cut), cut)
+    return starts, ends
+
+
+def _token_hashes(data: np.ndarray, offsets: np.ndarray, shingle: str):
+    """Token hashes (uint64) and each token's document index, for one chunk of texts."""
+    starts, ends = _token_spans(data, offsets, shingle)
+    padded = np.zeros(len(data) + 16, dtype=np.uint8)
+    padded[:len(data)] = data
+    # window[p] = the 8 bytes at p as a little-endian uint64 (overlapping, unaligned view)
+    window = np.lib.stride_tricks.as_strided(
+        padded[:8].view("<u8"), shape=(len(data) + 8,), strides=(1,))
+    length = (ends - starts).astype(np.uint64)
+    acc = length.copy()
+    live = np.arange(len(starts))
+    k = 0
+    with np.errstate(over="ignore"):
+        while len(live):
+            rest = length[live] - np.uint64(8 * k)
+            block = window[starts[live] + 8 * k]
+            nbytes = np.minimum(rest, np.uint64(8))
+            mask = np.where(nbytes == 8, np.uint64(_M64),
+                            (np.uint64(1) << (nbytes * np.uint64(8))) - np.uint64(1))
+            block = _lower_swar(block & mask)
+            acc[live] = _fmix(acc[live] * np.uint64(_K) + block, _FMIX64)
+            live = live[rest > 8]
+            k += 1
+    tok_doc = np.searchsorted(offsets, starts, side="right") - 1
+    return acc, tok_doc
+
+
+def _ngram_hashes(th: np.ndarray, tok_doc: np.ndarray, n_docs: int, ngram: int):
+    """n-gram hashes (uint32) and per-document offsets into them, matching `py_shingles`."""
+    m = len(th)
+    counts = np.bincount(tok_doc, minlength=n_docs)
+    first = np.concatenate([[0], np.cumsum(counts)])
+    pos = np.arange(m) - first[tok_doc]  # token position within its document
+    ntok = counts[tok_doc]
+    # an n-gram starts at each token with ngram-1 tokens after it in the same doc; a doc with
+    # fewer than ngram tokens gets one shingle starting at its first token
+    is_start = (pos + ngram <= ntok) | ((ntok < ngram) & (pos == 0))
+    width = np.minimum(ntok, ngram).astype(np.uint64)
+    with np.errstate(over="ignore"):
+        acc = width.copy()
+        pad = np.concatenate([th, np.zeros(ngram, np.uint64)])
+        for i in range(ngram):
+            take = (pos + i < ntok)
+            acc += np.where(take, pad[i:i + m], np.uint64(0)) * np.uint64(_P[i])
+    sh = (_fmix(acc[is_start], _FMIX64) >> np.uint64(32)).astype(np.uint32)
+    sh_counts = np.bincount(tok_doc[is_start], minlength=n_docs)
+    return sh, np.concatenate([[0], np.cumsum(sh_counts)])
+
+
+def _threads() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def shingle_hashes(texts: pl.Series, shingle: str = "word", ngram: int = 5,
+                   chunk_bytes: int = 1 << 20):
+    """Shingle hashes of every text: (uint32 hashes, int64 offsets of length len(texts)+1).
+    Chunks of ~1 MB of text run on a thread pool (numpy releases the GIL)."""
+    if not 1 <= ngram <= MAX_NGRAM:
+        raise ValueError(f"ngram must be in 1..{MAX_NGRAM}")
+    data, offsets = _text_bytes(texts)
+    bounds, i, n = [], 0, len(offsets) - 1
+    while i < n:  # chunk boundaries on documents
+        j = int(np.searchsorted(offsets, offsets[i] + chunk_bytes, side="right"))
+        j = min(max(j - 1, i + 1), n)
+        bounds.append((i, j))
+        i = j
+
+    def work(ij):
+        i, j = ij
+        th, tok_doc = _token_hashes(data[offsets[i]:offsets[j]], offsets[i:j + 1] - offsets[i],
+                                    shingle)
+        sh, sh_off = _ngram_hashes(th, tok_doc, j - i, ngram)
+        return sh, np.diff(sh_off)
+
+    with ThreadPoolExecutor(_threads()) as pool:
+        parts = list(pool.map(work, bounds))
+    if not parts:
+        return np.zeros(0, np.uint32), np.zeros(1, np.int64)
+    counts = np.concatenate([c for _, c in parts])
+    return (np.concatenate([h for h, _ in parts]),
+            np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))
+
+
+def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """datasketch's affine32 (a, b): same RandomState draws as MinHash._init_permutations."""
+    gen = np.random.RandomState(seed)
+    a = gen.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+    return a, b
+
+
+def signatures(hashes: np.ndarray, offsets: np.ndarray, num_perm: int = 128, seed: int = 1,
+               block: int = 1 << 14) -> np.ndarray:
+    """(n_docs, num_perm) uint32 MinHash signatures; an empty document gets all 2^32-1
+    (datasketch's empty value). Layout (num_perm, shingles) + np.minimum.reduceat is the
+    fast one: the permutation is one broadcast multiply-add over a cache-sized block."""
+    a, b = permutations(num_perm, seed)
+    a, b = a[:, None], b[:, None]
+    n_docs = len(offsets) - 1
+    sig = np.full((n_docs, num_perm), np.iinfo(np.uint32).max, dtype=np.uint32)
+    hv = _fmix(hashes.astype(np.uint32), _FMIX32)
+    nonempty = np.flatnonzero(np.diff(offsets) > 0)
+    jobs, k = [], 0
+    while k < len(nonempty):  # runs of documents whose shingles fill about one block
+        lo = offsets[nonempty[k]]
+        kk = int(np.searchsorted(offsets[nonempty + 1], lo + block, side="right"))
+        kk = max(kk, k + 1)
+        jobs.append(nonempty[k:kk])
+        k = kk
+
+    def work(docs):
+        lo, hi = offsets[docs[0]], offsets[docs[-1] + 1]
+        w = np.multiply(a, hv[None, lo:hi])
+        w += b
+        sig[docs] = np.minimum.reduceat(w, offsets[docs] - lo, axis=1).T
+
+    with ThreadPoolExecutor(_threads()) as pool:
+        list(pool.map(work, jobs))
+    return sig

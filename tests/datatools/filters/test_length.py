@@ -1,0 +1,61 @@
+"""length: char/word/token bounds per field (a real tokenizer built offline) and the
+chosen/rejected length ratio."""
+import pytest
+import polars as pl
+
+from datatools.filters.length import Length, LengthParams
+from datatools.frame import frame_from_rows, rows_from_record
+from datatools.step import StepContext
+
+
+@pytest.fixture(scope="session")
+def tokenizer_dir(tmp_path_factory):
+    """A WordLevel tokenizer (one token per whitespace word) saved as a HF tokenizer folder."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.train_from_iterator(["the cat sat on the mat", "a b c d e f g"],
+                            trainers.WordLevelTrainer(special_tokens=["[UNK]", "[PAD]"]))
+    d = tmp_path_factory.mktemp("tok")
+    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]").save_pretrained(d)
+    return d
+
+
+def rec(rid, prompt, *answers):
+    return rows_from_record(rid, "t", [{"role": "user", "content": prompt}],
+                            [{"content": a, "score": float(-i)} for i, a in enumerate(answers)])
+
+
+def test_token_bounds_with_real_tokenizer(tokenizer_dir):
+    rows = rec("short", "the cat", "a b c", "a b") + rec("long", "the cat sat on the mat !", "a b c", "a")
+    params = LengthParams(tokenizer=str(tokenizer_dir), prompt={"max_tokens": 6},
+                          completion={"min_tokens": 2})
+    kept, rej = Length(params, StepContext(quiet=True))(frame_from_rows(rows))
+    # Whitespace pre-tokenizer splits '!' off: 7 tokens > 6 → whole record
+    assert rej.filter(pl.col("id") == "long")["reason"].to_list() == ["length.prompt_tokens"] * 2
+    assert "prompt tokens=7 > max 6" in rej["detail"][0]
+    assert kept["completion"].to_list() == ["a b c", "a b"]
+
+
+def test_char_and_word_bounds_are_row_level_for_completions():
+    rows = rec("r", "hello", "one two three four", "x")
+    kept, rej = Length(LengthParams(completion={"min_words": 2, "max_chars": 100}))(frame_from_rows(rows))
+    assert rej["reason"].to_list() == ["length.completion_words"]
+    assert rej["candidate_id"].to_list() == ["r-1"]
+    assert kept.height == 1
+
+
+def test_ratio_bounds_drop_the_record():
+    rows = rec("biased", "q", "word " * 40, "word " * 5) + rec("fair", "q2", "word " * 10, "word " * 8)
+    kept, rej = Length(LengthParams(max_ratio=3.0, ratio_unit="words"))(frame_from_rows(rows))
+    assert set(rej["id"]) == {"biased"} and rej.height == 2
+    assert set(rej["reason"]) == {"length.ratio"}
+    assert "ratio 8.0" in rej["detail"][0]
+    assert set(kept["id"]) == {"fair"}
+
+
+def test_token_bounds_need_a_tokenizer():
+    with pytest.raises(ValueError, match="tokenizer"):
+        LengthParams(prompt={"max_tokens": 5})

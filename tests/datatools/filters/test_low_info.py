@@ -1,0 +1,46 @@
+"""low_info: stock phrases (en + zh), distinct tokens, repetition; custom phrase lists."""
+import polars as pl
+
+from datatools.filters.low_info import LowInfo, LowInfoParams
+from datatools.frame import frame_from_rows, rows_from_record
+
+GOOD = ["The capital of France is Paris, a city on the Seine.", "北京是中国的首都，有很多名胜古迹。",
+        "Use a dictionary comprehension: {k: v for k, v in pairs}."]
+EMPTY = ["是", "好的", "明白了", "OK", "Sure.", "OK.", " ok ! ", "好的。"]
+
+
+def frame(texts):
+    rows = []
+    for i, t in enumerate(texts):
+        rows += rows_from_record(f"r{i}", "t", [{"role": "user", "content": "q"}], [{"content": t}])
+    return frame_from_rows(rows)
+
+
+def test_stock_phrases_dropped_substance_kept():
+    kept, rej = LowInfo(LowInfoParams())(frame(GOOD + EMPTY))
+    assert kept["completion"].to_list() == GOOD
+    assert rej["completion"].to_list() == EMPTY
+    assert set(rej["reason"]) == {"low_info.completion"}
+    assert "stock phrase" in rej["detail"][0]
+
+
+def test_distinct_tokens_and_repetition():
+    loop = "I am sorry but I cannot " * 8
+    kept, rej = LowInfo(LowInfoParams())(frame(["yes yes", loop, GOOD[0]]))
+    details = dict(zip(rej["completion"], rej["detail"]))
+    assert "2 distinct" not in details["yes yes"] and "1 distinct tokens < 3" in details["yes yes"]
+    assert "duplicate 3-gram fraction" in details[loop]
+    assert kept["completion"].to_list() == [GOOD[0]]
+
+
+def test_custom_phrases_and_languages():
+    kept, rej = LowInfo(LowInfoParams(languages=["zh"], phrases={"fr": ["d'accord"]},
+                                      min_distinct_tokens=0))(frame(["OK", "好的", "D'accord !"]))
+    assert kept["completion"].to_list() == ["OK"]  # en list not selected
+    assert rej["completion"].to_list() == ["好的", "D'accord !"]
+
+
+def test_prompt_only_rows_untouched():
+    rows = rows_from_record("p", "t", [{"role": "user", "content": "q"}], [])
+    kept, rej = LowInfo(LowInfoParams())(frame_from_rows(rows))
+    assert kept.height == 1 and rej.height == 0
