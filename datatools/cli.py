@@ -108,6 +108,19 @@ def schema():
     typer.echo(json.dumps(recipe_json_schema(), indent=2))
 
 
+def _mount() -> None:
+    """Commands that live with their packages: train / merge / flag-pairs, push / report, bench."""
+    from datatools.bench.cli import bench_app
+    from train.cli import register as register_train, register_bench as register_train_bench
+
+    register_train(app)
+    register_train_bench(bench_app)
+    app.add_typer(bench_app, name="bench")
+
+
+_mount()
+
+
 def main() -> None:  # pragma: no cover - console entry
     app()
 

@@ -112,25 +112,11 @@ def load_recipe_dict(data: Any, path: Path | None = None) -> LoadedRecipe:
         problems += [p for p in _problems(err) if not p.location.startswith("steps[")]
     specs, step_problems = validate_steps(data.get("steps"), STEPS)
     problems += step_problems
-    if recipe is not None and recipe.train is not None:
-        problems += _validate_train(recipe.train)
     if problems:
         raise ConfigError(problems)
     loaded = LoadedRecipe(recipe, specs, path)
     _check_columns(loaded, STEPS)
     return loaded
-
-
-def _validate_train(train: dict) -> list[Problem]:
-    try:
-        from schemas.train import TrainSection
-    except ImportError:  # trainer schema not installed in this build
-        return []
-    try:
-        TrainSection.model_validate(train)
-    except ValidationError as err:
-        return _problems(err, "train")
-    return []
 
 
 def _check_columns(loaded: LoadedRecipe, registry: dict) -> None:

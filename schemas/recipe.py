@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from schemas.train import TrainSection
+
 FORMATS = (
     "auto", "trl", "swift", "sharegpt", "alpaca", "llamafactory", "hh_rlhf", "ultrafeedback",
 )
@@ -108,4 +110,4 @@ class Recipe(Strict):
     )
     outputs: Outputs
     gates: Gates = Field(default_factory=Gates)
-    train: dict[str, Any] | None = Field(None, description="training section (see README)")
+    train: TrainSection | None = Field(None, description="LoRA training on what was built")

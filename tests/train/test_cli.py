@@ -1,0 +1,135 @@
+"""Commands end to end on the tiny model: multi-stage recipe, one-off flags, merge, flags, bench."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+import typer
+import yaml
+from typer.testing import CliRunner
+
+from schemas.errors import ConfigError
+from train.__main__ import app
+
+REPO = Path(__file__).resolve().parents[2]
+runner = CliRunner()
+
+
+def test_register_mounts_commands():
+    from train.cli import register, register_bench
+
+    main, bench = typer.Typer(), typer.Typer()
+    register(main)
+    register_bench(bench)
+    assert {c.name for c in main.registered_commands} == {"train", "merge", "flag-pairs"}
+    assert [c.name for c in bench.registered_commands] == ["train"]
+
+
+@pytest.mark.slow
+def test_multi_stage_recipe_then_merge(planted_out, tiny_model_dir, tmp_path):
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump({
+        "name": "t", "seed": 0, "sources": [{"path": "x.jsonl"}],
+        "outputs": {"dir": str(planted_out)},
+        "train": {"model": str(tiny_model_dir), "output_dir": "runs", "cpu": True,
+                  "batch_size": 4, "max_steps": 2, "max_length": 96, "merge": True,
+                  "stages": [{"method": "sft"}, {"method": "kto"}, {"method": "dpo"}]},
+    }))
+    result = runner.invoke(app, ["train", str(recipe)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "runs" / "eval.json").read_text())
+    stages = report["stages"]
+    assert [s["method"] for s in stages] == ["sft", "kto", "dpo"]
+    assert [s["beta"] for s in stages] == [0.05, 0.1, 0.2]
+    assert stages[0]["reference"].startswith("base")
+    assert stages[1]["reference"] == stages[0]["adapter"]  # continues from the SFT adapter
+    assert stages[2]["reference"] == stages[1]["adapter"]
+    assert stages[1]["data"].endswith("unary") and stages[2]["data"].endswith("pairwise")
+    assert "eval" in stages[2] and "eval" in stages[1] and "eval" not in stages[0]
+    assert (tmp_path / "runs" / "stage2-dpo" / "eval_margins.parquet").is_file()
+    assert not (Path(stages[2]["adapter"]) / "ref").exists()  # TRL's frozen copy is not saved
+    _merged_equals_adapter(tmp_path / "runs" / "merged", stages[2]["adapter"], tiny_model_dir)
+
+
+def _merged_equals_adapter(merged_dir, adapter, base):
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    ids = torch.tensor([[5, 17, 42, 99, 3, 7]])
+    merged = AutoModelForCausalLM.from_pretrained(merged_dir).eval()
+    with_adapter = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), adapter).eval()
+    plain = AutoModelForCausalLM.from_pretrained(base).eval()
+    with torch.no_grad():
+        a, b, c = merged(ids).logits, with_adapter(ids).logits, plain(ids).logits
+    torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(a, c, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_one_off_flags_and_merge_command(planted_out, tiny_model_dir, tmp_path):
+    out = tmp_path / "dpo"
+    result = runner.invoke(app, [
+        "train", "--method", "dpo", "--data", str(planted_out / "pairwise"), "--model",
+        str(tiny_model_dir), "--out", str(out), "--cpu", "--max-steps", "3", "--batch-size", "4",
+        "--max-length", "96", "--loss-type", "ipo", "--lora-r", "4", "--sft-weight", "0.5",
+    ], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "held-out accuracy 0.50 →" in result.output
+    cfg = json.loads((out / "adapter" / "adapter_config.json").read_text())
+    assert cfg["r"] == 4 and cfg["lora_alpha"] == 8
+    result = runner.invoke(app, ["merge", str(out / "adapter"), "--out", str(tmp_path / "m")],
+                           catch_exceptions=False)
+    assert result.exit_code == 0 and (tmp_path / "m" / "config.json").is_file()
+
+
+def test_user_errors(planted_out, tiny_model_dir, tmp_path):
+    bad = runner.invoke(app, ["train", "--method", "ppo", "--data", str(planted_out),
+                              "--model", str(tiny_model_dir)])
+    assert isinstance(bad.exception, ConfigError)
+    assert bad.exception.problems[0].location == "train.method"
+    missing = runner.invoke(app, ["train", "--method", "dpo"])
+    assert isinstance(missing.exception, ConfigError)
+    no_section = tmp_path / "r.yaml"
+    no_section.write_text("name: x\nsources: [{path: a.jsonl}]\noutputs: {dir: out}\n")
+    assert "no `train:` section" in str(runner.invoke(app, ["train", str(no_section)]).exception)
+    broken = tmp_path / "broken.yaml"  # the whole recipe is checked, not only `train:`
+    broken.write_text("name: x\nsources: [{path: a.jsonl}]\noutputs: {dir: out}\n"
+                      "train: {model: m, method: dpo, betta: 0.1}\n")
+    assert "train.betta: unknown key" in str(runner.invoke(app, ["train", str(broken)]).exception)
+    # `python -m train` prints `location: message` and exits 1
+    proc = subprocess.run([sys.executable, "-m", "train", "train", "--method", "ppo", "--data", "d",
+                           "--model", "m"], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 1 and "train.method:" in proc.stderr
+
+
+def test_flag_pairs_writes_ledger(tmp_path):
+    margins = tmp_path / "eval_margins.parquet"
+    pl.DataFrame({"id": ["a", "b", "c"], "source": ["f:1", "f:2", "f:3"],
+                  "margin": [0.8, -0.2, -3.0]}).write_parquet(margins)
+    out = tmp_path / "rejects" / "train_flags.parquet"
+    result = runner.invoke(app, ["flag-pairs", str(margins), "--out", str(out), "--threshold",
+                                 "-0.5"], catch_exceptions=False)
+    assert result.exit_code == 0
+    flags = pl.read_parquet(out)
+    assert flags["id"].to_list() == ["c"]
+    assert flags.row(0, named=True)["step"] == "train.flag"
+    assert flags.row(0, named=True)["reason"] == "train.likely_mislabelled"
+    assert {"detail", "source", "candidate_id", "record"} <= set(flags.columns)
+
+
+@pytest.mark.slow
+def test_bench_tiny_smoke(tmp_path):
+    result = runner.invoke(app, ["bench", "train", "--tiny", "--steps", "2", "--batch-size", "2",
+                                 "--out", str(tmp_path / "b.json")], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "b.json").read_text())
+    assert set(data["runs"]) == {"trl_defaults", "ours"}
+    assert data["runs"]["ours"]["settings"]["precompute_ref_log_probs"] is True
+    assert data["runs"]["ours"]["tokens"] == data["runs"]["trl_defaults"]["tokens"] > 0

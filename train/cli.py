@@ -1,0 +1,153 @@
+"""Typer commands: `datatools train`, `datatools merge`, `datatools flag-pairs`, `datatools bench train`.
+
+Plain functions, mounted by `register(app)` / `register_bench(bench_app)`. User mistakes raise
+`schemas.errors.ConfigError` / `UserError` (`location: message`); the caller prints them.
+Heavy libraries are imported inside the commands so `datatools --help` stays instant.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from schemas.errors import ConfigError, Problem
+
+_FLAG_FIELDS = ("method", "data", "model", "learning_rate", "epochs", "batch_size", "beta",
+                "max_length", "loss_type", "max_steps", "adapter", "eval_fraction", "preflight",
+                "seed", "sft_weight")
+
+
+def load_section(recipe: Path | None, overrides: dict):
+    """(TrainSection, recipe folder, build OUT dir or None, recipe seed) from a recipe + flags."""
+    from pydantic import ValidationError
+
+    from schemas.train import TrainSection
+
+    raw, base, build_out, seed = {}, Path("."), None, 0
+    if recipe is not None:
+        from datatools.recipe import load_recipe
+
+        loaded = load_recipe(recipe)  # the whole recipe is checked before any work starts
+        if loaded.recipe.train is None:
+            raise ConfigError(Problem(f"{recipe}:train", "the recipe has no `train:` section"))
+        raw, base = loaded.recipe.train.model_dump(exclude_unset=True), loaded.workdir
+        build_out = str(loaded.out_dir)
+        seed = loaded.recipe.seed
+    given = {k: v for k, v in overrides.items() if v is not None and v is not False}
+    if "method" in given:
+        raw.pop("stages", None)
+    if "lora_r" in given:
+        lora_r = given.pop("lora_r")
+        raw["lora"] = {**raw.get("lora", {}), "r": lora_r, "alpha": 2 * lora_r}
+    raw.update(given)
+    try:
+        section = TrainSection(**raw)
+    except ValidationError as exc:
+        raise ConfigError([Problem("train." + ".".join(str(p) for p in e["loc"]), e["msg"])
+                           for e in exc.errors()]) from None
+    return section, base, build_out, seed
+
+
+def train(
+    recipe: Optional[Path] = typer.Argument(None, help="recipe with a `train:` section"),
+    method: Optional[str] = typer.Option(None, help="sft | dpo | kto (overrides the recipe)"),
+    data: Optional[str] = typer.Option(None, help="built folder (OUT/pairwise), file or Hub id"),
+    model: Optional[str] = typer.Option(None, help="base model folder or Hub id"),
+    out: Optional[str] = typer.Option(None, "--out", help="output folder"),
+    learning_rate: Optional[float] = typer.Option(None, help="default per method (LoRA-sized)"),
+    epochs: Optional[float] = typer.Option(None),
+    max_steps: Optional[int] = typer.Option(None),
+    batch_size: Optional[int] = typer.Option(None, help="per-device batch size"),
+    beta: Optional[float] = typer.Option(None, help="DPO/KTO β"),
+    lora_r: Optional[int] = typer.Option(None, help="LoRA rank (alpha = 2r)"),
+    max_length: Optional[int] = typer.Option(None),
+    loss_type: Optional[str] = typer.Option(None, help="sigmoid | ipo | robust | sigmoid_norm"),
+    sft_weight: Optional[float] = typer.Option(None, help="DPO: weight of an NLL term on chosen"),
+    adapter: Optional[str] = typer.Option(None, help="continue from this LoRA adapter"),
+    eval_fraction: Optional[float] = typer.Option(None, help="held-out share (default 0.1)"),
+    preflight: Optional[str] = typer.Option(None, help="quarantine | stop"),
+    seed: Optional[int] = typer.Option(None),
+    cpu: bool = typer.Option(False, "--cpu", help="train on CPU in fp32"),
+    merge: bool = typer.Option(False, "--merge", help="also write the merged model"),
+    push_to: Optional[str] = typer.Option(None, help="Hub repo id for the adapter (HF_TOKEN)"),
+) -> dict:
+    """Train a LoRA adapter (SFT, DPO or KTO, or the recipe's stages) on built datasets."""
+    if recipe is None and (method is None or data is None or model is None):
+        raise ConfigError(Problem("train", "give a RECIPE, or --method, --data and --model"))
+    flags = {k: v for k, v in locals().items() if k in _FLAG_FIELDS}
+    flags.update(lora_r=lora_r, output_dir=out, cpu=cpu, merge=merge, push_to=push_to)
+    section, base, build_out, rseed = load_section(recipe, flags)
+    from train.run import run_training
+
+    report = run_training(section, base, build_out, seed=rseed)
+    for s in report["stages"]:
+        ev = s.get("eval", {})
+        line = f"stage {s['stage']} {s['method']}: adapter {s['adapter']}"
+        if ev:
+            line += (f" · held-out accuracy {ev['base']['accuracy']:.2f} → "
+                     f"{ev['trained']['accuracy']:.2f}, mean margin {ev['trained']['mean_margin']:.3f}"
+                     f", {ev['n_flagged']} flagged")
+        typer.echo(line)
+    return report
+
+
+def merge(
+    adapter: Path = typer.Argument(..., help="LoRA adapter folder"),
+    out: Path = typer.Option(..., "--out", help="where to write the merged model"),
+    base_model: Optional[str] = typer.Option(None, help="default: the adapter's base model"),
+    dtype: str = typer.Option("auto", help="auto | bf16 | fp32"),
+    push_to: Optional[str] = typer.Option(None, help="Hub repo id for the merged model (HF_TOKEN)"),
+) -> Path:
+    """Merge a LoRA adapter into its base model (and optionally push it)."""
+    from train.merge import merge_adapter, push
+
+    path = merge_adapter(adapter, out, base_model, dtype)
+    typer.echo(f"merged model: {path}")
+    if push_to:
+        typer.echo(f"pushed: {push(path, push_to)}")
+    return path
+
+
+def flag_pairs(
+    margins: Path = typer.Argument(..., help="eval_margins.parquet from a training run"),
+    out: Path = typer.Option(..., "--out", help="ledger parquet to write (e.g. OUT/rejects/train_flags.parquet)"),
+    threshold: float = typer.Option(-1.0, help="flag pairs whose trained margin is below this"),
+) -> int:
+    """Flag likely mislabelled pairs (the trained model strongly prefers `rejected`) as ledger rows."""
+    if not margins.is_file():
+        raise ConfigError(Problem(str(margins), "margins file not found"))
+    from train.evaluate import flag_file
+
+    n = flag_file(margins, threshold, out)
+    typer.echo(f"{n} pair(s) flagged → {out}")
+    return n
+
+
+def bench_train(
+    tiny: bool = typer.Option(False, "--tiny", help="CPU smoke run on a tiny model"),
+    steps: int = typer.Option(20, help="optimiser steps per configuration"),
+    batch_size: int = typer.Option(4),
+    n_pairs: Optional[int] = typer.Option(None, help="default: steps × batch size"),
+    out: Optional[Path] = typer.Option(None, "--out", help="also write the results as JSON"),
+) -> dict:
+    """Tokens/s and peak memory: our DPO settings vs TRL DPOTrainer's defaults, same data."""
+    from train.bench import run_bench
+
+    result = run_bench(tiny=tiny, steps=steps, batch_size=batch_size, n_pairs=n_pairs)
+    text = json.dumps(result, indent=2)
+    typer.echo(text)
+    if out:
+        out.write_text(text)
+    return result
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train)
+    app.command("merge")(merge)
+    app.command("flag-pairs")(flag_pairs)
+
+
+def register_bench(bench_app: typer.Typer) -> None:
+    bench_app.command("train")(bench_train)
