@@ -204,7 +204,7 @@ def run_build(loaded: LoadedRecipe, out_dir: Path | None = None, limit: int | No
               quiet: bool = False, use_cache: bool = True,
               backends: dict[str, Any] | None = None) -> BuildResult:
     started = time.perf_counter()
-    out_dir = Path(out_dir) if out_dir else loaded.out_dir
+    out_dir = (Path(out_dir) if out_dir else loaded.out_dir).resolve()
     ctx = StepContext(seed=loaded.recipe.seed, workdir=loaded.workdir,
                       cache_dir=out_dir / ".cache", quiet=quiet, backends=backends or {})
     frame, read_ledger, sources, fingerprint = read_sources(loaded, limit)

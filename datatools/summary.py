@@ -1,6 +1,7 @@
 """Human-readable tables for the CLI (rich)."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -14,29 +15,37 @@ def _top(by_reason: dict[str, int], n: int = 3) -> str:
 def print_summary(report: dict[str, Any], console: Console | None = None) -> None:
     console = console or Console()
     table = Table(title=f"build {report['name']}", title_justify="left")
-    for col in ("step", "rows in", "kept", "rejected", "top reasons", "s", "cached"):
-        table.add_column(col, justify="right" if col in ("rows in", "kept", "rejected", "s") else "left")
+    for col in ("step", "rows in", "kept", "dropped", "s", "cached"):
+        table.add_column(col, justify="left" if col in ("step", "cached") else "right")
     for src in report["sources"]:
-        table.add_row(f"read {src['source']} ({src['format']})", str(src["records"]),
-                      str(src["rows"]), str(src["rejected"]), _top(src["by_reason"]),
+        table.add_row(f"read {Path(src['source']).name} ({src['format']})",
+                      f"{src['records']} rec", str(src["rows"]), str(src["rejected"]),
                       f"{src['seconds']:.2f}", "")
     for s in report["steps"]:
-        table.add_row(s["location"], str(s["rows_in"]), str(s["kept"]), str(s["rejected"]),
-                      _top(s["by_reason"]), f"{s['seconds']:.2f}", "yes" if s["cached"] else "")
+        table.add_row(f"{s['location'].split('.', 1)[0][6:-1]}. {s['name']}", str(s["rows_in"]),
+                      str(s["kept"]), str(s["rejected"]), f"{s['seconds']:.2f}",
+                      "yes" if s["cached"] else "")
     console.print(table)
-    outputs = Table(title="outputs", title_justify="left")
+    reasons = Table(title="why rows were dropped (ledger)", title_justify="left")
+    reasons.add_column("reason")
+    reasons.add_column("rows", justify="right")
+    for reason, count in report["ledger"]["by_reason"].items():
+        reasons.add_row(reason, str(count))
+    if report["ledger"]["by_reason"]:
+        console.print(reasons)
+    outputs = Table(title="datasets", title_justify="left")
     for col in ("dataset", "rows", "notes"):
         outputs.add_column(col)
     for kind, meta in report["outputs"].items():
         notes = ""
         if kind == "unary":
-            notes = (f"desirable {meta['n_desirable']} × λ_D {meta['desirable_weight']:.3g}, "
-                     f"undesirable {meta['n_undesirable']} × λ_U {meta['undesirable_weight']:.3g}")
+            notes = (f"{meta['n_desirable']} desirable (λ_D {meta['desirable_weight']:.3g}), "
+                     f"{meta['n_undesirable']} undesirable (λ_U {meta['undesirable_weight']:.3g})")
         outputs.add_row(kind, str(meta["rows"]), notes)
     console.print(outputs)
-    console.print(f"ledger: {report['ledger']['total']} dropped rows with reasons → "
-                  f"{report['out_dir']}/rejects/   report → {report['out_dir']}/report.json   "
-                  f"({report['seconds']:.1f} s)")
+    out = report["out_dir"]
+    console.print(f"wrote {out}/ — datasets, rejects/ (every dropped row with its reason), "
+                  f"report.json ({report['seconds']:.1f} s)", soft_wrap=True)
 
 
 def print_dry_run(loaded, sources: list[dict], rows: int) -> None:

@@ -30,7 +30,9 @@ class LowInfoParams(BaseModel):
     fields: list[str] = Field(default_factory=lambda: ["completion"], min_length=1,
                               description="fields checked (each non-null value, per row)")
     min_distinct_tokens: int = Field(
-        3, ge=0, description="minimum distinct tokens (words; CJK characters count singly)")
+        1, ge=0, description="minimum distinct tokens (words; CJK characters count singly). "
+        "1 drops answers with no word at all; terse correct answers ('Canberra.') are real "
+        "answers, so raise it only for chatty data")
     max_repetition: float = Field(
         0.5, gt=0, le=1, description="maximum fraction of duplicate 3-grams of tokens")
     repetition_min_tokens: int = Field(

@@ -26,11 +26,17 @@ def test_stock_phrases_dropped_substance_kept():
 
 def test_distinct_tokens_and_repetition():
     loop = "I am sorry but I cannot " * 8
-    kept, rej = LowInfo(LowInfoParams())(frame(["yes yes", loop, GOOD[0]]))
+    kept, rej = LowInfo(LowInfoParams(min_distinct_tokens=3))(frame(["yes yes", loop, GOOD[0]]))
     details = dict(zip(rej["completion"], rej["detail"]))
     assert "2 distinct" not in details["yes yes"] and "1 distinct tokens < 3" in details["yes yes"]
     assert "duplicate 3-gram fraction" in details[loop]
     assert kept["completion"].to_list() == [GOOD[0]]
+
+
+def test_terse_factual_answers_are_not_low_information_by_default():
+    kept, rej = LowInfo(LowInfoParams())(frame(["Canberra.", "366 days.", "...", "OK."]))
+    assert kept["completion"].to_list() == ["Canberra.", "366 days."]
+    assert dict(zip(rej["completion"], rej["detail"]))["..."] == "completion has 0 distinct tokens < 1"
 
 
 def test_custom_phrases_and_languages():
