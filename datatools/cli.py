@@ -111,9 +111,11 @@ def schema():
 def _mount() -> None:
     """Commands that live with their packages: train / merge / flag-pairs, push / report, bench."""
     from datatools.bench.cli import bench_app
+    from datatools.publish.cli import register as register_publish
     from train.cli import register as register_train, register_bench as register_train_bench
 
     register_train(app)
+    register_publish(app)
     register_train_bench(bench_app)
     app.add_typer(bench_app, name="bench")
 

@@ -205,6 +205,10 @@ def run_build(loaded: LoadedRecipe, out_dir: Path | None = None, limit: int | No
               backends: dict[str, Any] | None = None) -> BuildResult:
     started = time.perf_counter()
     out_dir = (Path(out_dir) if out_dir else loaded.out_dir).resolve()
+    if loaded.recipe.outputs.push is not None:  # no token: fail now, not after hours of work
+        from datatools.publish.hub import resolve_token
+
+        resolve_token(None)
     ctx = StepContext(seed=loaded.recipe.seed, workdir=loaded.workdir,
                       cache_dir=out_dir / ".cache", quiet=quiet, backends=backends or {})
     frame, read_ledger, sources, fingerprint = read_sources(loaded, limit)
@@ -228,6 +232,11 @@ def run_build(loaded: LoadedRecipe, out_dir: Path | None = None, limit: int | No
         "seconds": round(time.perf_counter() - started, 3),
     }
     write_outputs(out_dir, frame, ledger, datasets, metadata, report)
+    push = loaded.recipe.outputs.push
+    if push is not None:  # the only network side effect, after everything is safely on disk
+        from datatools.publish.hub import push_dataset
+
+        report["pushed"] = push_dataset(out_dir, **push.model_dump(), quiet=quiet)
     return BuildResult(out_dir, report, frame, ledger, datasets)
 
 
@@ -254,12 +263,10 @@ def write_outputs(out_dir: Path, frame: pl.DataFrame, ledger: pl.DataFrame,
 
 
 def _extras(staging: Staging, report: dict) -> None:
-    """Dataset card and HTML report, when those modules are installed."""
-    try:
-        from datatools.publish.card import render_card
-        from datatools.publish.report_html import report_html_text
-    except ImportError:
-        return
+    """The dataset card (README.md) and the HTML report."""
+    from datatools.publish.card import render_card
+    from datatools.publish.report_html import report_html_text
+
     # The card is what makes `load_dataset(OUT, kind)` work, so a failure there fails the build.
     staging.write_text("README.md", render_card(report))
     try:

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from schemas.publish import PushParams
 from schemas.train import TrainSection
 
 FORMATS = (
@@ -88,7 +89,7 @@ class Outputs(Strict):
     pairwise: PairwiseParams | None = None
     unary: UnaryParams | None = None
     sft: SFTParams | None = None
-    push: dict[str, Any] | None = Field(None, description="Hub push settings (see README)")
+    push: PushParams | None = Field(None, description="push the datasets to the Hub after a build")
 
 
 class Gates(Strict):

@@ -116,3 +116,17 @@ def test_drop_rate_gate_stops_the_build(tmp_path):
                                "gates": {"max_drop_rate": {"exact_dedup": 0.1}}})
     with pytest.raises(QualityGateError, match="steps\\[1\\].exact_dedup: rejected 2/6 rows"):
         run_build(loaded, quiet=True)
+
+
+def test_push_without_token_fails_before_any_work(tmp_path, monkeypatch):
+    from schemas.errors import UserError
+
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))  # no saved login either
+    write_jsonl(tmp_path / "prefs.jsonl", PREFS)
+    loaded = load_recipe_dict({**recipe(tmp_path).recipe.model_dump(mode="json", exclude_none=True),
+                               "outputs": {"dir": str(tmp_path / "out"), "pairwise": {},
+                                           "push": {"repo_id": "acme/prefs"}}})
+    with pytest.raises(UserError, match="token"):
+        run_build(loaded, quiet=True)
+    assert not (tmp_path / "out").exists()

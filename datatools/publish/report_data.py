@@ -1,0 +1,122 @@
+"""The numbers behind report.html, read from a build folder (OUT, or the staging folder while
+a build is being written). Each function returns plain Python data, or an empty value when
+the part it needs was not built, so the page can say "not built" instead of failing.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import polars as pl
+
+from datatools.publish.svg import pearson
+
+SCORE_PREFIXES = ("judge_", "aspect_", "tox_", "check_")
+_CLUSTER = re.compile(r"\(cluster ([^,)\s]+)")
+
+
+def read(folder: Path, *parts: str) -> pl.DataFrame | None:
+    path = Path(folder).joinpath(*parts)
+    return pl.read_parquet(path) if path.is_file() else None
+
+
+def funnel(report: dict) -> list[tuple[str, float]]:
+    """Rows after reading, after each step, and in each built dataset."""
+    items = [("read", report.get("rows_read", 0))]
+    items += [(s.get("location") or s["name"], s.get("kept", 0)) for s in report.get("steps") or []]
+    items += [(f"→ {kind}", meta.get("rows", 0))
+              for kind, meta in (report.get("outputs") or {}).items()]
+    return items
+
+
+def drops(report: dict) -> list[tuple[str, float]]:
+    by_reason = (report.get("ledger") or {}).get("by_reason") or {}
+    return sorted(by_reason.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def score_columns(candidates: pl.DataFrame | None) -> dict[str, list[float]]:
+    """`score` and every numeric judge_/aspect_/tox_/check_ column, as value lists."""
+    if candidates is None:
+        return {}
+    out = {}
+    for name, dtype in candidates.schema.items():
+        if (name == "score" or name.startswith(SCORE_PREFIXES)) and (
+                dtype.is_numeric() or dtype == pl.Boolean):
+            values = candidates[name].cast(pl.Float64).drop_nulls().drop_nans().to_list()
+            if values:
+                out[name] = values
+    return out
+
+
+def _text_len(turns: pl.Expr) -> pl.Expr:
+    # Int64: len_chars is unsigned, and chosen − rejected must be allowed to go negative
+    return (turns.list.eval(pl.element().struct.field("content").str.len_chars())
+            .list.sum().cast(pl.Int64))
+
+
+def length_bias(pairs: pl.DataFrame | None) -> dict | None:
+    """Chosen vs rejected lengths (characters) and how the score margin tracks the length gap.
+
+    A strong positive correlation, or chosen being longer in most pairs, means a DPO model
+    trained on this can learn "longer is better" rather than "better is better".
+    """
+    if pairs is None or pairs.height == 0:
+        return None
+    f = pairs.select(_text_len(pl.col("chosen")).alias("c"), _text_len(pl.col("rejected"))
+                     .alias("r"), (pl.col("score_chosen") - pl.col("score_rejected")).alias("m"))
+    chosen, rejected = f["c"].to_list(), f["r"].to_list()
+    both = f.drop_nulls()
+    diff = (both["c"] - both["r"]).cast(pl.Float64).to_list()
+    margin = both["m"].to_list()
+    return {
+        "pairs": pairs.height, "chosen": chosen, "rejected": rejected,
+        "diff": diff, "margin": margin, "pearson": pearson(diff, margin),
+        "chosen_longer": sum(d > 0 for d in diff) / len(diff) if diff else None,
+        "mean_chosen": sum(chosen) / len(chosen), "mean_rejected": sum(rejected) / len(rejected),
+    }
+
+
+def label_balance(folder: Path, report: dict) -> dict | None:
+    unary = read(folder, "unary", "train.parquet")
+    if unary is None:
+        return None
+    meta = (report.get("outputs") or {}).get("unary") or {}
+    n_d = int(unary["label"].sum() or 0)
+    return {"desirable": n_d, "undesirable": unary.height - n_d,
+            "desirable_weight": meta.get("desirable_weight"),
+            "undesirable_weight": meta.get("undesirable_weight"),
+            "weighted_ratio": meta.get("weighted_ratio")}
+
+
+def near_dup_clusters(rejects: pl.DataFrame | None) -> dict[str, int]:
+    """{cluster id: size} from the ledger's near_dedup rows: the kept member plus its drops.
+
+    The cluster comes from the row's `near_dedup_cluster` (in the record JSON) or, for ledgers
+    that lack it, from the detail text; record-level drops count records, not candidate rows.
+    """
+    if rejects is None or rejects.height == 0:
+        return {}
+    rows = rejects.filter(pl.col("reason").str.starts_with("near_dedup"))
+    members: dict[str, set] = {}
+    for detail, rid, cid, record in rows.select("detail", "id", "candidate_id", "record").iter_rows():
+        cluster = None
+        try:
+            cluster = json.loads(record or "{}").get("near_dedup_cluster")
+        except (ValueError, AttributeError):
+            pass
+        if cluster is None:
+            m = _CLUSTER.search(detail or "")
+            cluster = m.group(1) if m else None
+        if cluster is None:
+            continue
+        member = cid if "of candidate" in (detail or "") else (rid or cid)
+        members.setdefault(cluster, set()).add(member)
+    return {c: len(m) + 1 for c, m in members.items()}
+
+
+def cluster_size_counts(clusters: dict[str, int]) -> list[tuple[str, float]]:
+    sizes: dict[int, int] = {}
+    for size in clusters.values():
+        sizes[size] = sizes.get(size, 0) + 1
+    return [(f"size {s}", n) for s, n in sorted(sizes.items())]
