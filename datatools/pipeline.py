@@ -113,13 +113,16 @@ def run_step(step: Step, frame: pl.DataFrame, location: str) -> tuple[pl.DataFra
 def _gate(loaded: LoadedRecipe, report: StepReport) -> None:
     gate = loaded.recipe.gates.max_drop_rate
     limit = gate.get(report.name, gate.get("*")) if isinstance(gate, dict) else gate
-    if limit is None or report.rows_in == 0:
+    # kept + rejected == rows_in for filters; for steps that add rows (generate) it counts
+    # what the step produced, so the rate is "share of its output that failed".
+    total = report.kept + report.rejected
+    if limit is None or total == 0:
         return
-    rate = report.rejected / report.rows_in
+    rate = report.rejected / total
     if rate > limit:
         top = ", ".join(f"{k}: {v}" for k, v in list(report.by_reason.items())[:3])
         raise QualityGateError(Problem(
-            report.location, f"rejected {report.rejected}/{report.rows_in} rows ({rate:.1%}), "
+            report.location, f"rejected {report.rejected}/{total} rows ({rate:.1%}), "
             f"over gates.max_drop_rate {limit:.1%} (top reasons: {top})"))
 
 
