@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from datatools.cache import RequestCache, RequestFailed, cached_chat_results
 from datatools.frame import FRAME_SCHEMA, stable_id
 from datatools.generate.backend import Sampling
-from datatools.generate.backends import BackendSpec, make_backend
+from datatools.generate.backends import BackendSpec, shared_backend
 from datatools.generate.progress import request_progress
 from datatools.step import Step
 
@@ -86,7 +86,6 @@ class Generate(Step):
                  for prompt in records["prompt"].to_list()]
         rec_rows = records.select("id", "source", "prompt", "meta").to_dicts()
         self.stats: dict[str, Any] = {"records": len(records), "policies": {}}
-        self._made: dict[str, Any] = {}
         cache = (RequestCache(self.ctx.cache_dir / CACHE_FILE)
                  if self.ctx.cache_dir is not None else None)
         new_ok: list[dict[str, Any]] = []
@@ -107,18 +106,8 @@ class Generate(Step):
         backend = self.ctx.backends.get(policy.label)
         if backend is None and len(self.params.policies) == 1:
             backend = self.ctx.backends.get("policy")
-        if backend is None:
-            spec = policy.backend_spec()
-            # Local folders are written relative to the recipe, like every other path in it.
-            for field in ("model", "adapter"):
-                value = getattr(spec, field)
-                if value and spec.backend != "openai" and self.ctx.resolve(value).exists():
-                    spec = spec.model_copy(update={field: str(self.ctx.resolve(value))})
-            # Policies that differ only in sampling share one loaded model.
-            key = spec.model_dump_json()
-            if key not in self._made:
-                self._made[key] = make_backend(spec)
-            backend = self._made[key]
+        if backend is None:  # policies that differ only in sampling share one loaded model
+            backend = shared_backend(policy.backend_spec(), self.ctx)
         return backend
 
     def _run_policy(self, policy: Policy, convs, cache):

@@ -65,17 +65,9 @@ def get_backend(spec: BackendSpec, ctx) -> Any:
     up its policies), else one built from the spec, shared by the run's judge steps."""
     if spec.model in ctx.backends:
         return ctx.backends[spec.model]
-    # Local folders are written relative to the recipe, like every other path in it.
-    for field_name in ("model", "adapter"):
-        value = getattr(spec, field_name)
-        if value and spec.backend != "openai" and ctx.resolve(value).exists():
-            spec = spec.model_copy(update={field_name: str(ctx.resolve(value))})
-    key = "judge:" + spec.model_dump_json()
-    if key not in ctx.backends:  # reuse one loaded model across judge steps of a run
-        from datatools.generate.backends import make_backend
+    from datatools.generate.backends import shared_backend
 
-        ctx.backends[key] = make_backend(spec)
-    return ctx.backends[key]
+    return shared_backend(spec, ctx)  # one loaded model per spec across generate and judges
 
 
 def judge_cache_token(template_key: str, spec: BackendSpec, ctx) -> str:

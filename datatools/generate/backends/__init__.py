@@ -92,4 +92,18 @@ def make_backend(spec: BackendSpec | dict[str, Any]) -> Backend:
     raise ValueError(f"unknown backend {spec.backend!r}")  # unreachable: Literal above
 
 
-__all__ = ["BackendSpec", "BackendName", "make_backend"]
+def shared_backend(spec: BackendSpec, ctx) -> Backend:
+    """The run's one backend for a spec: generate policies and LLM judges that name the same
+    model share one loaded engine (held in ctx.backends). Local folders in a spec are relative
+    to the recipe, like every other path in it."""
+    for field in ("model", "adapter"):
+        value = getattr(spec, field)
+        if value and spec.backend != "openai" and ctx.resolve(value).exists():
+            spec = spec.model_copy(update={field: str(ctx.resolve(value))})
+    key = "backend:" + spec.model_dump_json()
+    if key not in ctx.backends:
+        ctx.backends[key] = make_backend(spec)
+    return ctx.backends[key]
+
+
+__all__ = ["BackendSpec", "BackendName", "make_backend", "shared_backend"]
