@@ -71,4 +71,6 @@ def print_steps() -> None:
         console.print(f"  needs: {', '.join(cls.requires) or '—'}   adds: {produces}")
         for field, info in cls.Params.model_fields.items():
             default = "required" if info.is_required() else repr(info.get_default(call_default_factory=True))
+            if len(default) > 60:  # long prompt templates: show the start only
+                default = default[:57] + "...'"
             console.print(f"  {field} = {default}  {info.description or ''}")

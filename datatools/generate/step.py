@@ -73,6 +73,9 @@ class GenerateParams(BaseModel):
 
 
 class Generate(Step):
+    """Sample n candidate answers per prompt from one or more policies (vllm, openai, transformers);
+    every request is cached, so a rerun or a resumed crash sends only what never finished."""
+
     name = "generate"
     Params = GenerateParams
     requires = ("id", "prompt", "completion")
