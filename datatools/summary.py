@@ -65,7 +65,7 @@ def print_steps() -> None:
 
     console = Console()
     for name, cls in sorted(STEPS.items()):
-        doc = (cls.__doc__ or "").strip().replace("\n", " ")
+        doc = " ".join((cls.__doc__ or "").split())
         console.print(f"[bold]{name}[/bold] — {doc}")
         produces = ", ".join(cls.produces) or "—"
         console.print(f"  needs: {', '.join(cls.requires) or '—'}   adds: {produces}")
