@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import json
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Role = Literal["system", "user", "assistant", "tool"]
 
@@ -23,6 +25,12 @@ class _Record(BaseModel):
     id: str
     source: str = ""
     meta: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("meta", mode="before")
+    @classmethod
+    def _meta_from_json(cls, value: Any) -> Any:
+        """Built datasets store meta as a JSON string (its keys differ per record)."""
+        return json.loads(value) if isinstance(value, str) else value
 
 
 class SFTRecord(_Record):
