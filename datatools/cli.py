@@ -3,36 +3,22 @@ from __future__ import annotations
 
 import json
 import sys
-from functools import wraps
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from schemas.errors import UserError
+from datatools.cli_errors import UserErrorsGroup
 
 app = typer.Typer(
+    cls=UserErrorsGroup,
     help="Build cleaned SFT / pairwise (DPO) / unary (KTO) datasets from a YAML recipe, "
     "and train LoRA adapters on them.",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
 )
 
 
-def user_errors(fn):
-    """Print every problem as `location: message` and exit 1, without a traceback."""
-    @wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except UserError as err:
-            for problem in err.problems:
-                typer.echo(f"error: {problem}", err=True)
-            raise typer.Exit(1)
-    return wrapper
-
-
 @app.command()
-@user_errors
 def build(
     recipe: Path = typer.Argument(..., help="recipe YAML"),
     out: Optional[Path] = typer.Option(None, "--out", help="output folder (overrides outputs.dir)"),
@@ -60,7 +46,6 @@ def build(
 
 
 @app.command()
-@user_errors
 def validate(recipe: Path = typer.Argument(..., help="recipe YAML")):
     """Check a recipe (keys, step names, params, columns) without reading any data."""
     from datatools.recipe import load_recipe
@@ -71,7 +56,6 @@ def validate(recipe: Path = typer.Argument(..., help="recipe YAML")):
 
 
 @app.command()
-@user_errors
 def inspect(path: str = typer.Argument(..., help="a data file or folder")):
     """Detected format, counts, length statistics and duplicate counts of a data file."""
     from datatools.inspect import inspect_path
@@ -80,7 +64,6 @@ def inspect(path: str = typer.Argument(..., help="a data file or folder")):
 
 
 @app.command()
-@user_errors
 def convert(
     src: str = typer.Argument(..., metavar="IN", help="input file in any supported format"),
     dst: str = typer.Argument(..., metavar="OUT", help="output file (.jsonl, .json or .parquet)"),

@@ -1,29 +1,12 @@
 """`datatools push` and `datatools report`, mounted on the main app by `register(app)`."""
 from __future__ import annotations
 
-from functools import wraps
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from schemas.errors import UserError
 
-
-def _user_errors(fn):
-    """Each problem as `error: location: message`, exit 1, no traceback (as the main CLI)."""
-    @wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except UserError as err:
-            for problem in err.problems:
-                typer.echo(f"error: {problem}", err=True)
-            raise typer.Exit(1)
-    return wrapper
-
-
-@_user_errors
 def push(
     out: Path = typer.Argument(..., help="a build folder (OUT of `datatools build`)"),
     repo_id: str = typer.Option(..., "--repo-id", help="Hub dataset repo, ORG/NAME"),
@@ -41,6 +24,7 @@ def push(
     The token comes from HF_TOKEN or `hf auth login`; it is never printed.
     """
     from datatools.publish.hub import push_dataset
+    from schemas.errors import UserError
     from schemas.publish import PushParams
 
     try:  # same rules as `outputs.push` in a recipe
@@ -55,7 +39,6 @@ def push(
         typer.echo(f"pushed {', '.join(r.kinds)} → {r.repo_id} ({r.commit_url})")
 
 
-@_user_errors
 def report(out: Path = typer.Argument(..., help="a build folder (OUT of `datatools build`)")):
     """(Re)write OUT/report.html: funnel, drop reasons, scores, length bias, KTO balance."""
     from datatools.publish.report_html import render_report

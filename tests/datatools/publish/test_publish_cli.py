@@ -1,16 +1,14 @@
-"""`datatools push` / `datatools report` as registered on a typer app."""
+"""`datatools push` / `datatools report` as mounted on the main `datatools` app."""
 from __future__ import annotations
 
 import typer
 from typer.testing import CliRunner
 
-from datatools.publish.cli import register
-
 
 def app() -> typer.Typer:
-    a = typer.Typer()
-    register(a)
-    return a
+    from datatools.cli import app as main_app
+
+    return main_app
 
 
 def test_report_command_writes_the_page(built, tmp_path):
