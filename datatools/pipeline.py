@@ -52,14 +52,16 @@ def _by_reason(rejected: pl.DataFrame) -> dict[str, int]:
     return dict(counts.iter_rows())
 
 
-def read_sources(loaded: LoadedRecipe, limit: int | None = None):
+def read_sources(loaded: LoadedRecipe, limit: int | None = None, quiet: bool = False):
     """All sources → one canonical frame, read-ledger, per-source summaries, a fingerprint."""
+    from datatools.progress import progress_bar
     from datatools.readers import read_source
 
     frames, ledgers, summaries, prints = [], [], [], []
     for source in loaded.recipe.sources:
         started = time.perf_counter()
-        result = read_source(source, loaded.workdir, limit=limit)
+        with progress_bar(None, f"read {source.name}", quiet=quiet):
+            result = read_source(source, loaded.workdir, limit=limit)
         frames.append(result.frame)
         ledgers.append(result.rejects)
         summaries.append(dict(
@@ -214,7 +216,7 @@ def run_build(loaded: LoadedRecipe, out_dir: Path | None = None, limit: int | No
         resolve_token(None)
     ctx = StepContext(seed=loaded.recipe.seed, workdir=loaded.workdir,
                       cache_dir=out_dir / ".cache", quiet=quiet, backends=backends or {})
-    frame, read_ledger, sources, fingerprint = read_sources(loaded, limit)
+    frame, read_ledger, sources, fingerprint = read_sources(loaded, limit, quiet)
     rows_read = frame.height
     frame, step_reports, step_ledgers = run_steps(loaded, frame, fingerprint, ctx, use_cache)
     if frame.height < loaded.recipe.gates.min_rows:

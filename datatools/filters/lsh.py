@@ -10,6 +10,7 @@ false candidates (smallest ∫_0^t P(s) ds); then verify every candidate pair.
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 
 _S = np.linspace(0.0, 1.0, 401)
 
@@ -38,18 +39,28 @@ def choose_bands(threshold: float, num_perm: int, max_miss: float = 0.005) -> tu
 
 
 def _band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
-    """(bands, n) uint64 keys: each band's r values folded with odd multipliers + fmix."""
+    """(bands, n) uint64 keys: each band's r values folded with odd multipliers + fmix.
+    Computed for all bands at once (r strided passes over an (n, bands) view), not per band."""
     n = sig.shape[0]
-    keys = np.empty((bands, n), dtype=np.uint64)
+    view = sig[:, :bands * rows].reshape(n, bands, rows)
     mult = (np.arange(1, rows + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)) | np.uint64(1)
     with np.errstate(over="ignore"):
-        for j in range(bands):
-            block = sig[:, j * rows:(j + 1) * rows].astype(np.uint64)
-            h = (block * mult).sum(axis=1, dtype=np.uint64) + np.uint64(j)
-            h ^= h >> np.uint64(33)
-            h *= np.uint64(0xFF51AFD7ED558CCD)
-            keys[j] = h ^ (h >> np.uint64(33))
-    return keys
+        h = np.broadcast_to(np.arange(bands, dtype=np.uint64), (n, bands)).copy()
+        for i in range(rows):
+            h += view[:, :, i] * mult[i]
+        h ^= h >> np.uint64(33)
+        h *= np.uint64(0xFF51AFD7ED558CCD)
+        h ^= h >> np.uint64(33)
+    return np.ascontiguousarray(h.T)
+
+
+def _argsort(keys: np.ndarray) -> np.ndarray:
+    """argsort via polars: multi-threaded, ~2.5x numpy's on uint64 here (measured)."""
+    return pl.Series(keys, dtype=pl.UInt64).arg_sort().to_numpy().astype(np.int64)
+
+
+def _sort(keys: np.ndarray) -> np.ndarray:
+    return pl.Series(keys, dtype=pl.UInt64).sort().to_numpy()
 
 
 def candidate_pairs(sig: np.ndarray, bands: int, rows: int, docs: np.ndarray | None = None,
@@ -62,7 +73,7 @@ def candidate_pairs(sig: np.ndarray, bands: int, rows: int, docs: np.ndarray | N
     docs = np.arange(sig.shape[0]) if docs is None else docs
     out = []
     for keys in _band_keys(sig[docs], bands, rows):
-        order = np.argsort(keys, kind="stable")
+        order = _argsort(keys)
         sk = keys[order]
         run_start = np.concatenate([[True], sk[1:] != sk[:-1]])
         first = np.maximum.accumulate(np.where(run_start, np.arange(len(sk)), 0))
@@ -103,14 +114,39 @@ def verify(pairs: np.ndarray, sig: np.ndarray, hashes: np.ndarray, offsets: np.n
     sigma = np.sqrt(threshold * (1 - threshold) / sig.shape[1])
     keep = est >= threshold + z * sigma
     unsure = np.flatnonzero(np.abs(est - threshold) < z * sigma)
-    for k in unsure:
-        i, j = pairs[k]
-        a = np.unique(hashes[offsets[i]:offsets[i + 1]])
-        b = np.unique(hashes[offsets[j]:offsets[j + 1]])
-        inter = len(np.intersect1d(a, b, assume_unique=True))
-        union = len(a) + len(b) - inter
-        keep[k] = union > 0 and inter / union >= threshold
+    if len(unsure):
+        keep[unsure] = exact_jaccard(pairs[unsure], hashes, offsets) >= threshold
     return keep, est
+
+
+def exact_jaccard(pairs: np.ndarray, hashes: np.ndarray, offsets: np.ndarray,
+                  chunk: int = 1 << 11) -> np.ndarray:
+    """True Jaccard of the hashed shingle sets of each pair, all pairs of a chunk in one sort.
+
+    Every shingle becomes the key pair·2^33 + hash·2 + side; after sorting, equal keys are
+    repeats inside one document (dropped), and a hash present in both documents of a pair
+    shows up as two neighbours differing only in the side bit."""
+    out = np.zeros(len(pairs))
+    for c in range(0, len(pairs), chunk):
+        p = pairs[c:c + chunk]
+        lo = offsets[p.ravel()]
+        lens = offsets[p.ravel() + 1] - lo
+        # document 2k / 2k+1 = first / second of pair k: its tag is k·2^33 + side
+        tag = np.arange(len(lens), dtype=np.uint64)
+        tag = ((tag >> np.uint64(1)) << np.uint64(33)) | (tag & np.uint64(1))
+        start = np.cumsum(lens) - lens
+        idx = np.arange(int(lens.sum())) + np.repeat(lo - start, lens)
+        key = np.repeat(tag, lens)
+        key |= hashes[idx].astype(np.uint64) << np.uint64(1)
+        key = _sort(key)
+        key = key[np.concatenate([[True], key[1:] != key[:-1]])] if len(key) else key
+        pair = (key >> np.uint64(33)).astype(np.int64)
+        size = np.bincount(pair, minlength=len(p))
+        both = (key[1:] >> np.uint64(1)) == (key[:-1] >> np.uint64(1))
+        inter = np.bincount(pair[1:][both], minlength=len(p))
+        union = size - inter
+        out[c:c + len(p)] = np.where(union > 0, inter / np.maximum(union, 1), 0.0)
+    return out
 
 
 def greedy_clusters(n: int, pairs: np.ndarray, weight: np.ndarray, rank: np.ndarray):
