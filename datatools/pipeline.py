@@ -248,7 +248,8 @@ def run_build(loaded: LoadedRecipe, out_dir: Path | None = None, limit: int | No
 def _count(ledger: pl.DataFrame, column: str) -> dict[str, int]:
     if ledger.height == 0:
         return {}
-    return dict(ledger.group_by(column).len().sort("len", descending=True).iter_rows())
+    counts = ledger.group_by(column).len().sort(["len", column], descending=[True, False])
+    return dict(counts.iter_rows())
 
 
 def write_outputs(out_dir: Path, frame: pl.DataFrame, ledger: pl.DataFrame,
