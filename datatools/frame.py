@@ -76,7 +76,8 @@ def rows_from_record(
     Each completion is a dict with `content` and optional `score`, `label`, `model`.
     """
     rid = record_id or stable_id(prompt, [c.get("content") for c in completions])
-    meta_json = json.dumps(meta or {}, ensure_ascii=False, default=str)
+    # "{}" without json.dumps: the common no-meta case, ~2 s of a 1M-record read otherwise
+    meta_json = json.dumps(meta, ensure_ascii=False, default=str) if meta else "{}"
     if not completions:
         return [dict(id=rid, candidate_id=f"{rid}-p", source=source, prompt=prompt,
                      completion=None, score=None, label=None, model=None, meta=meta_json)]
@@ -146,8 +147,17 @@ def unique_record_ids(frame: pl.DataFrame) -> pl.DataFrame:
     if frame.height == 0:
         return frame
     f = frame.with_row_index("__row")
-    first_row = pl.col("__row").min().over(["id", "source"])
-    occurrence = (first_row.rank("dense").over("id") - 1).cast(pl.Int64)
+    # occurrence = rank of the (id, source) group's first row among its id's groups; computed
+    # on the groups sorted by (id, first row) rather than with rank().over("id"), which took
+    # 47 s on a 1M-record read (a window over a million tiny groups)
+    idx = pl.int_range(pl.len())
+    new_run = (pl.col("id") != pl.col("id").shift(1)).fill_null(True)
+    groups = (f.group_by(["id", "source"]).agg(pl.col("__row").min().alias("__first"))
+              .sort(["id", "__first"])
+              .select("id", "source", (idx - pl.when(new_run).then(idx).forward_fill())
+                      .cast(pl.Int64).alias("__occ")))
+    f = f.join(groups, on=["id", "source"], how="left", nulls_equal=True, maintain_order="left")
+    occurrence = pl.col("__occ")
     new_id = (
         pl.when(occurrence > 0)
         .then(pl.col("id") + pl.lit("~") + occurrence.cast(pl.String))
@@ -157,4 +167,4 @@ def unique_record_ids(frame: pl.DataFrame) -> pl.DataFrame:
         new_id.alias("id"),
         (new_id + pl.col("candidate_id").str.slice(pl.col("id").str.len_chars()))
         .alias("candidate_id"),
-    ).drop("__row")
+    ).drop("__row", "__occ")

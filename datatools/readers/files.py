@@ -53,6 +53,30 @@ def read_file(path: Path, name: str, limit: int | None) -> RawPart:
     return part
 
 
+def iter_file(path: Path, name: str, limit: int | None, batch: int):
+    """`read_file` in parts of up to `batch` records: JSONL streams (so a million-record file
+    never sits in memory as Python objects all at once); other kinds load whole."""
+    if file_kind(path) != "jsonl":
+        yield read_file(path, name, limit)
+        return
+    part, before = RawPart(name, limit), 0
+    try:
+        with _open_bytes(path) as fh:
+            for lineno, line in enumerate(fh, 1):
+                if part.full:
+                    break
+                if not line.strip():
+                    continue
+                add_json_line(part, line, f"{name}:{lineno}")
+                if len(part.records) >= batch:
+                    yield part
+                    before += part.seen
+                    part = RawPart(name, None if limit is None else limit - before)
+    except (OSError, EOFError) as err:  # unreadable, not gzip, truncated gzip
+        raise SourceError(Problem(name, f"cannot read file: {err}")) from err
+    yield part
+
+
 def read_jsonl(path: Path, part: RawPart) -> None:
     with _open_bytes(path) as fh:
         for lineno, line in enumerate(fh, 1):
