@@ -21,6 +21,33 @@ def read(folder: Path, *parts: str) -> pl.DataFrame | None:
     return pl.read_parquet(path) if path.is_file() else None
 
 
+def scan(folder: Path, *parts: str) -> pl.LazyFrame | None:
+    """Lazy: the report reads only the columns (and rows) it plots. Reading a 1M-record
+    build's candidates and pairs whole took GBs of memory for a few numeric columns."""
+    path = Path(folder).joinpath(*parts)
+    return pl.scan_parquet(path) if path.is_file() else None
+
+
+def read_scores(folder: Path) -> pl.DataFrame | None:
+    """The score-like columns of OUT/candidates (what `score_columns` plots)."""
+    lf = scan(folder, "candidates", "candidates.parquet")
+    if lf is None:
+        return None
+    names = [n for n, t in lf.collect_schema().items() if _is_score(n, t)]
+    return lf.select(names).collect()
+
+
+def read_near_dups(folder: Path) -> pl.DataFrame | None:
+    lf = scan(folder, "rejects", "rejects.parquet")
+    return None if lf is None else lf.filter(
+        pl.col("reason").str.starts_with("near_dedup")).collect()
+
+
+def _is_score(name: str, dtype: pl.DataType) -> bool:
+    return (name == "score" or name.startswith(SCORE_PREFIXES)) and (
+        dtype.is_numeric() or dtype == pl.Boolean)
+
+
 def funnel(report: dict) -> list[tuple[str, float]]:
     """Rows after reading, after each step, and in each built dataset."""
     items = [("read", report.get("rows_read", 0))]
@@ -41,8 +68,7 @@ def score_columns(candidates: pl.DataFrame | None) -> dict[str, list[float]]:
         return {}
     out = {}
     for name, dtype in candidates.schema.items():
-        if (name == "score" or name.startswith(SCORE_PREFIXES)) and (
-                dtype.is_numeric() or dtype == pl.Boolean):
+        if _is_score(name, dtype):
             values = candidates[name].cast(pl.Float64).drop_nulls().drop_nans().to_list()
             if values:
                 out[name] = values
@@ -55,22 +81,26 @@ def _text_len(turns: pl.Expr) -> pl.Expr:
             .list.sum().cast(pl.Int64))
 
 
-def length_bias(pairs: pl.DataFrame | None) -> dict | None:
+def length_bias(pairs: pl.DataFrame | pl.LazyFrame | None) -> dict | None:
     """Chosen vs rejected lengths (characters) and how the score margin tracks the length gap.
 
     A strong positive correlation, or chosen being longer in most pairs, means a DPO model
     trained on this can learn "longer is better" rather than "better is better".
     """
-    if pairs is None or pairs.height == 0:
+    if pairs is None:
         return None
-    f = pairs.select(_text_len(pl.col("chosen")).alias("c"), _text_len(pl.col("rejected"))
-                     .alias("r"), (pl.col("score_chosen") - pl.col("score_rejected")).alias("m"))
+    # lazy + streaming when given a scan: only three numbers per pair are ever in memory
+    f = pairs.lazy().select(
+        _text_len(pl.col("chosen")).alias("c"), _text_len(pl.col("rejected")).alias("r"),
+        (pl.col("score_chosen") - pl.col("score_rejected")).alias("m")).collect(engine="streaming")
+    if f.height == 0:
+        return None
     chosen, rejected = f["c"].to_list(), f["r"].to_list()
     both = f.drop_nulls()
     diff = (both["c"] - both["r"]).cast(pl.Float64).to_list()
     margin = both["m"].to_list()
     return {
-        "pairs": pairs.height, "chosen": chosen, "rejected": rejected,
+        "pairs": f.height, "chosen": chosen, "rejected": rejected,
         "diff": diff, "margin": margin, "pearson": pearson(diff, margin),
         "chosen_longer": sum(d > 0 for d in diff) / len(diff) if diff else None,
         "mean_chosen": sum(chosen) / len(chosen), "mean_rejected": sum(rejected) / len(rejected),

@@ -152,16 +152,16 @@ def report_html_text(folder: Path, report: dict | None = None) -> str:
     folder = Path(folder)
     if report is None:
         report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
-    candidates = data.read(folder, "candidates", "candidates.parquet")
+    candidates = data.read_scores(folder)
     sections = [
         _section("Overview", "overview", _overview(report)),
         _section("Funnel", "funnel", _funnel(report)),
         _section("Score distributions", "scores", _scores(candidates)),
         _section("Length bias (pairwise)", "length",
-                 _length_bias(data.read(folder, "pairwise", "train.parquet"))),
+                 _length_bias(data.scan(folder, "pairwise", "train.parquet"))),
         _section("KTO label balance (unary)", "balance", _balance(folder, report)),
         _section("Near-duplicate clusters", "near-dups",
-                 _near_dups(data.read(folder, "rejects", "rejects.parquet"))),
+                 _near_dups(data.read_near_dups(folder))),
     ]
     name = escape(str(report.get("name", "build")))
     return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
