@@ -41,6 +41,24 @@ def dedup(
         json_path.write_text(json.dumps(result, indent=2))
 
 
+@bench_app.command("build")
+def build(
+    records: int = typer.Option(1_000_000, "--records", min=100,
+                                help="synthetic pairwise preference records"),
+    seed: int = typer.Option(0, "--seed", help="data seed"),
+    no_cache: bool = typer.Option(False, "--no-cache", help="skip the per-step cache writes"),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="also write the results here"),
+):
+    """A real build (validate + exact_dedup + near_dedup + length → pairwise) over synthetic
+    records: seconds per step, total seconds, rows, peak RSS. Targets at 1M: ≤ 3 min, ≤ 4 GB."""
+    from datatools.bench.build import run_build_bench
+
+    result = run_build_bench(records=records, seed=seed, use_cache=not no_cache)
+    _table("build benchmark", {k: v for k, v in result.items() if not isinstance(v, dict)})
+    if json_path:
+        json_path.write_text(json.dumps(result, indent=2))
+
+
 @bench_app.callback()
 def _group() -> None:
     """Benchmarks (a callback keeps `dedup` a subcommand even while it is the only one)."""
