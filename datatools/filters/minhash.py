@@ -120,13 +120,6 @@ def _fmix(h: np.ndarray, consts) -> np.ndarray:
     return h
 
 
-def _lower(data: np.ndarray, out: np.ndarray) -> None:
-    """ASCII-lowercase bytes into `out` (one uint8 pass: 64 bytes per SIMD op, cheaper than
-    lowercasing each token's packed uint64 blocks later)."""
-    upper = (data - np.uint8(65)) < 26
-    np.bitwise_or(data, upper.view(np.uint8) << np.uint8(5), out=out)
-
-
 def _text_bytes(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     """All texts' UTF-8 bytes as one uint8 array + int64 doc offsets (zero copy via Arrow)."""
     import pyarrow as pa
@@ -169,30 +162,31 @@ def _token_spans(data: np.ndarray, offsets: np.ndarray, shingle: str):
     return starts, ends
 
 
-def _block_mask(nbytes: np.ndarray) -> np.ndarray:
-    """Low `nbytes` (1..8) bytes set: the part of an 8-byte window inside the token."""
-    return np.uint64(_M64) >> ((np.uint64(8) - nbytes) * np.uint64(8))
-
-
 def _token_hashes(data: np.ndarray, offsets: np.ndarray, shingle: str):
     """Token hashes (uint64, `token_hash` of the lowercased bytes) and each document's first
     token index (length n_docs + 1), for one chunk of texts."""
     starts, ends = _token_spans(data, offsets, shingle)
     padded = np.zeros(len(data) + 16, dtype=np.uint8)
-    _lower(data, padded[:len(data)])
+    # ASCII-lowercase the text once (uint8: 64 bytes per SIMD op), not each token's blocks
+    upper = (data - np.uint8(65)) < 26
+    np.bitwise_or(data, upper.view(np.uint8) << np.uint8(5), out=padded[:len(data)])
     # window[p] = the 8 bytes at p as a little-endian uint64 (overlapping, unaligned view)
     window = np.lib.stride_tricks.as_strided(
         padded[:8].view("<u8"), shape=(len(data) + 8,), strides=(1,))
     length = (ends - starts).astype(np.uint64)
+
+    def mask(n):  # low min(n, 8) bytes set: the part of an 8-byte window inside the token
+        return np.uint64(_M64) >> ((np.uint64(8) - np.minimum(n, np.uint64(8))) * np.uint64(8))
+
     with np.errstate(over="ignore"):
         # first block for every token without index gathers (most words fit in 8 bytes) ...
-        block = window[starts] & _block_mask(np.minimum(length, np.uint64(8)))
+        block = window[starts] & mask(length)
         acc = _fmix(length * np.uint64(_K) + block, _FMIX64)
         # ... then further blocks only for the long tokens
         live, k = np.flatnonzero(length > 8), 1
         while len(live):
             rest = length[live] - np.uint64(8 * k)
-            block = window[starts[live] + 8 * k] & _block_mask(np.minimum(rest, np.uint64(8)))
+            block = window[starts[live] + 8 * k] & mask(rest)
             acc[live] = _fmix(acc[live] * np.uint64(_K) + block, _FMIX64)
             live = live[rest > 8]
             k += 1
@@ -205,11 +199,8 @@ def _ngram_hashes(th: np.ndarray, first: np.ndarray, ngram: int):
     acc[t] = ngram + Σ_i th[t+i]·P[i] is computed for every token t with contiguous slices
     (no per-token position arithmetic), then the starts that stay inside their document are
     kept; a document with fewer than `ngram` tokens gets its one shorter shingle instead."""
-    m = len(th)
-    counts = np.diff(first)
-    acc = np.zeros(m, dtype=np.uint64)
-    keep = np.ones(m, dtype=bool)
-    w = m - ngram + 1
+    m, counts, w = len(th), np.diff(first), len(th) - ngram + 1
+    acc, keep = np.zeros(m, dtype=np.uint64), np.ones(m, dtype=bool)
     with np.errstate(over="ignore"):
         if w > 0:
             acc[:w] = ngram
@@ -275,10 +266,9 @@ def signatures(hashes: np.ndarray, offsets: np.ndarray, num_perm: int = 128, see
                block: int = 1 << 14) -> np.ndarray:
     """(n_docs, num_perm) uint32 MinHash signatures; an empty document gets all 2^32-1
     (datasketch's empty value). Layout (num_perm, shingles) + np.minimum.reduceat is the
-    fast one: the permutation is one broadcast multiply-add over a block of ~16k shingles,
-    written into a per-thread buffer that is reused, so no block pays for a fresh allocation
-    and its page faults. The buffer's rows are padded off a power-of-two stride (which made
-    the 128 rows collide in the same cache sets: up to 2x slower, measured)."""
+    fast one: one broadcast multiply-add per block of ~16k shingles into a reused per-thread
+    buffer (no fresh allocation and page faults per block), its rows padded off a power-of-two
+    stride (the rows then collided in the same cache sets: up to 2x slower, measured)."""
     a, b = permutations(num_perm, seed)
     a, b = a[:, None], b[:, None]
     n_docs = len(offsets) - 1
