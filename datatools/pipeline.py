@@ -15,7 +15,7 @@ import polars as pl
 
 from datatools import __version__
 from datatools.frame import LEDGER_SCHEMA, empty_frame, stable_id, unique_record_ids
-from datatools.outputs import DATASET_KINDS, Staging, to_ledger
+from datatools.outputs import DATASET_KINDS, Staging, to_ledger, write_parquet
 from datatools.recipe import LoadedRecipe
 from datatools.step import Step, StepContext
 from schemas.errors import Problem, QualityGateError
@@ -143,10 +143,12 @@ def run_steps(loaded: LoadedRecipe, frame: pl.DataFrame, fingerprint: str, ctx: 
     for spec in loaded.steps:
         step = STEPS[spec.name](spec.params, ctx)
         key = stable_id(key, spec.name, spec.params.model_dump(mode="json"), step.cache_token())
+        rows_in, records_in = frame.height, frame["id"].n_unique()
         started = time.perf_counter()
         folder = cache / f"{spec.index:02d}-{spec.name}-{key}" if cache else None
         cached = bool(use_cache and folder and (folder / "done").exists())
         if cached:
+            frame = None
             kept = pl.read_parquet(folder / "kept.parquet")
             rejected = pl.read_parquet(folder / "rejected.parquet")
             stats = json.loads((folder / "stats.json").read_text())
@@ -158,22 +160,24 @@ def run_steps(loaded: LoadedRecipe, frame: pl.DataFrame, fingerprint: str, ctx: 
                                                 if p.location else spec.location, p.message)
                                         for p in err.problems]) from None
             stats = dict(getattr(step, "stats", {}) or {})
+            frame = None  # the input's own arrays are freed before the cache writes, not after
             if folder:
                 folder.mkdir(parents=True, exist_ok=True)
-                kept.write_parquet(folder / "kept.parquet")
-                rejected.write_parquet(folder / "rejected.parquet")
+                write_parquet(kept, folder / "kept.parquet")  # bounded memory (see outputs)
+                write_parquet(rejected, folder / "rejected.parquet")
                 (folder / "stats.json").write_text(json.dumps(stats, default=str))
                 (folder / "done").touch()  # written last: a killed step is simply redone
         report = StepReport(
-            name=spec.name, location=spec.location, rows_in=frame.height, kept=kept.height,
+            name=spec.name, location=spec.location, rows_in=rows_in, kept=kept.height,
             rejected=rejected.height, by_reason=_by_reason(rejected),
             seconds=round(time.perf_counter() - started, 3), cached=cached,
-            records_in=frame["id"].n_unique(), records_out=kept["id"].n_unique(), stats=stats,
+            records_in=records_in, records_out=kept["id"].n_unique(), stats=stats,
         )
         reports.append(report)
         ledgers.append(to_ledger(rejected, spec.name))
         _gate(loaded, report)
         frame = kept
+        del kept, rejected  # one name per frame: `frame = None` above really frees the input
     return frame, reports, ledgers
 
 

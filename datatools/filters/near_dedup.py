@@ -94,8 +94,11 @@ class NearDedup(Step):
         text = pl.concat_str([field_text(f) for f in p.fields], separator="\n")
         f = frame.with_row_index("__row")
         if record_level:
+            # record-level fields come from the prompt alone: take each record's first prompt,
+            # then build the text once per record, not for every candidate row (GBs at 1M)
             docs = (f.group_by("id", maintain_order=True)
-                    .agg(text.first().alias("__text"), effective_score().max().alias("__score")))
+                    .agg(pl.col("prompt").first(), effective_score().max().alias("__score"))
+                    .select("id", text.alias("__text"), "__score"))
         else:
             docs = f.select("candidate_id", text.alias("__text"),
                             effective_score().alias("__score"))
