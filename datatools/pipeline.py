@@ -128,13 +128,17 @@ def _gate(loaded: LoadedRecipe, report: StepReport) -> None:
             f"over gates.max_drop_rate {limit:.1%} (top reasons: {top})"))
 
 
-def run_steps(loaded: LoadedRecipe, frame: pl.DataFrame, fingerprint: str, ctx: StepContext,
-              use_cache: bool = True):
+def run_steps(loaded: LoadedRecipe, frame: pl.DataFrame | list[pl.DataFrame], fingerprint: str,
+              ctx: StepContext, use_cache: bool = True):
     """Run every step in order; reuse a step's cached output when its key is unchanged.
 
     A step's key chains the previous key with its name, params and cache token, so changing
-    one step's params reruns from that step on and nothing before it.
+    one step's params reruns from that step on and nothing before it. Pass the frame inside a
+    one-item list to hand over the only reference: each step's input is then freed as soon as
+    the step is done (at a million records a frame is gigabytes).
     """
+    if isinstance(frame, list):
+        frame = frame.pop()
     from datatools.registry import STEPS
 
     cache = ctx.cache_dir / "steps" if ctx.cache_dir else None
@@ -222,7 +226,9 @@ def run_build(loaded: LoadedRecipe, out_dir: Path | None = None, limit: int | No
                       cache_dir=out_dir / ".cache", quiet=quiet, backends=backends or {})
     frame, read_ledger, sources, fingerprint = read_sources(loaded, limit, quiet)
     rows_read = frame.height
-    frame, step_reports, step_ledgers = run_steps(loaded, frame, fingerprint, ctx, use_cache)
+    handover = [frame]
+    del frame  # run_steps holds the only reference from here on
+    frame, step_reports, step_ledgers = run_steps(loaded, handover, fingerprint, ctx, use_cache)
     if frame.height < loaded.recipe.gates.min_rows:
         raise QualityGateError(Problem("gates.min_rows", f"only {frame.height} rows left after "
                                        f"the steps, below {loaded.recipe.gates.min_rows}"))
