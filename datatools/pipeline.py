@@ -14,7 +14,7 @@ from typing import Any
 import polars as pl
 
 from datatools import __version__
-from datatools.frame import LEDGER_SCHEMA, empty_frame, stable_id, unique_record_ids
+from datatools.frame import LEDGER_SCHEMA, stable_id, unique_record_ids
 from datatools.outputs import DATASET_KINDS, Staging, to_ledger, write_parquet
 from datatools.recipe import LoadedRecipe
 from datatools.step import Step, StepContext
@@ -70,7 +70,10 @@ def read_sources(loaded: LoadedRecipe, limit: int | None = None, quiet: bool = F
             by_reason=_by_reason(result.rejects), seconds=round(time.perf_counter() - started, 3),
         ))
         prints.append(_fingerprint_source(source, loaded.workdir))
-    frame = unique_record_ids(pl.concat(frames, how="diagonal_relaxed")) if frames else empty_frame()
+    # a recipe has at least one source; one frame is used as it is (no concat copy)
+    frame = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed",
+                                                          rechunk=False)
+    frame = unique_record_ids(frame)
     ledger = pl.concat(ledgers, how="diagonal_relaxed") if ledgers else pl.DataFrame(schema=LEDGER_SCHEMA)
     return frame, ledger, summaries, stable_id(prints, limit, __version__)
 
