@@ -1,4 +1,6 @@
+"""Writes quickstart.jsonl beside this file: the hand-written sample data of the quickstart."""
 import json
+from pathlib import Path
 G = [  # (question, good answer, ok answer, poor answer)
  ("What is the capital of Australia?", "The capital of Australia is Canberra, chosen in 1908 as a compromise between Sydney and Melbourne.", "Canberra.", "Sydney is the capital of Australia."),
  ("How many days are in a leap year?", "A leap year has 366 days: February gets a 29th day to keep the calendar aligned with Earth's orbit.", "366 days.", "365 days, like every year."),
@@ -86,7 +88,7 @@ for q, ans, outs in MATH:
     recs.append({"instruction": q, "answer": ans, "completions": [{"model": "policy", "response": o} for o in outs]})
 for q, cons, outs in INSTR:
     recs.append({"instruction": q, "constraints": cons, "completions": [{"model": "policy", "response": o} for o in outs]})
-with open("/work/main/recipes/data/quickstart.jsonl", "w") as f:
+with open(Path(__file__).with_name("quickstart.jsonl"), "w") as f:
     for r in recs:
         f.write(json.dumps(r, ensure_ascii=False) + "\n")
 print(len(recs))
