@@ -4,11 +4,10 @@ from __future__ import annotations
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from datatools.frame import effective_score, field_text
+from datatools.frame import RECORD_LEVEL_FIELDS, effective_score, field_column, field_text
 from datatools.step import Step, partition
 
 ROLES = ("system", "user", "assistant", "tool")
-RECORD_LEVEL_FIELDS = {"prompt", "last_user"}
 
 
 class ValidateParams(BaseModel):
@@ -105,7 +104,7 @@ class ExactDedup(Step):
     Params = ExactDedupParams
 
     def required_columns(self) -> set[str]:
-        return {f if f not in RECORD_LEVEL_FIELDS else "prompt" for f in self.params.fields}
+        return {field_column(f) for f in self.params.fields}
 
     def __call__(self, frame: pl.DataFrame):
         parts = []

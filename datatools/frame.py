@@ -114,6 +114,15 @@ def effective_score() -> pl.Expr:
     return pl.coalesce(pl.col("score"), pl.col("label").cast(pl.Float64))
 
 
+# Text fields read from the prompt: a step filtering on them judges whole records.
+RECORD_LEVEL_FIELDS = frozenset({"prompt", "last_user"})
+
+
+def field_column(field: str) -> str:
+    """The frame column a named text field is read from (for required-column checks)."""
+    return "prompt" if field in RECORD_LEVEL_FIELDS else field
+
+
 def field_text(field: str) -> pl.Expr:
     """Text for a named field: prompt, last_user, completion, or any string column."""
     if field == "prompt":

@@ -10,7 +10,7 @@ from __future__ import annotations
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from datatools.frame import field_text
+from datatools.frame import field_column, field_text
 from datatools.step import Step, partition
 
 DEFAULT_PHRASES: dict[str, list[str]] = {
@@ -56,7 +56,7 @@ class LowInfo(Step):
     requires = ("completion",)
 
     def required_columns(self) -> set[str]:
-        return {"prompt" if f in ("prompt", "last_user") else f for f in self.params.fields}
+        return {field_column(f) for f in self.params.fields}
 
     def _phrases(self) -> list[str]:
         p = self.params

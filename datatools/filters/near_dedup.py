@@ -8,8 +8,7 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from datatools.core_steps import RECORD_LEVEL_FIELDS
-from datatools.frame import effective_score, field_text
+from datatools.frame import RECORD_LEVEL_FIELDS, effective_score, field_column, field_text
 from datatools.filters import lsh, minhash
 from datatools.step import Step, partition
 
@@ -85,7 +84,7 @@ class NearDedup(Step):
     produces = ("near_dedup_cluster",)
 
     def required_columns(self) -> set[str]:
-        return {f if f not in RECORD_LEVEL_FIELDS else "prompt" for f in self.params.fields}
+        return {field_column(f) for f in self.params.fields}
 
     def __call__(self, frame: pl.DataFrame):
         p = self.params
