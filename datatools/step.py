@@ -84,6 +84,26 @@ def partition(
     return kept, rejected.with_columns(pl.col("detail").fill_null(""))
 
 
+# Rows per slice when a step evaluates row-wise text expressions: a million-record frame holds
+# gigabytes of text, and an expression over the whole column (join the prompt turns, lowercase,
+# strip) makes a full-size copy at every stage; a slice's copies are a few MB.
+SLICE_ROWS = 50_000
+
+
+def select_in_slices(frame: pl.DataFrame, *exprs: pl.Expr, rows: int = SLICE_ROWS) -> pl.DataFrame:
+    """`frame.select(*exprs)` evaluated slice by slice, for row-wise expressions only (no
+    windows or aggregations: those need the whole column). Same result, bounded memory."""
+    if frame.height <= rows:
+        return frame.select(*exprs)
+    return pl.concat([part.select(*exprs) for part in frame.iter_slices(rows)], rechunk=True)
+
+
+def text_slices(frame: pl.DataFrame, expr: pl.Expr, rows: int = SLICE_ROWS):
+    """A row-wise text expression as a stream of Series, one frame slice at a time."""
+    for part in frame.iter_slices(rows):
+        yield part.select(expr.alias("text"))["text"]
+
+
 def reject_all(frame: pl.DataFrame, reason: str, detail: str = "") -> pl.DataFrame:
     return frame.with_columns(pl.lit(reason).alias("reason"), pl.lit(detail).alias("detail"))
 

@@ -38,9 +38,9 @@ def choose_bands(threshold: float, num_perm: int, max_miss: float = 0.005) -> tu
     return best or fallback
 
 
-def _band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
+def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
     """(bands, n) uint64 keys: each band's r values folded with odd multipliers + fmix.
-    Computed for all bands at once (r strided passes over an (n, bands) view), not per band."""
+    All bands at once (r strided passes over an (n, bands) view), not band by band."""
     n = sig.shape[0]
     view = sig[:, :bands * rows].reshape(n, bands, rows)
     mult = (np.arange(1, rows + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)) | np.uint64(1)
@@ -65,16 +65,22 @@ def _sort(keys: np.ndarray) -> np.ndarray:
 
 def candidate_pairs(sig: np.ndarray, bands: int, rows: int, docs: np.ndarray | None = None,
                     reach: int = 8) -> np.ndarray:
-    """Unique (i < j) index pairs sharing a band bucket, shape (m, 2).
+    """Unique (i < j) index pairs of `docs` (default: all rows of sig) sharing a band bucket."""
+    docs = np.arange(sig.shape[0]) if docs is None else docs
+    return pairs_from_keys(band_keys(sig[docs], bands, rows), docs, reach)
+
+
+def pairs_from_keys(keys: np.ndarray, docs: np.ndarray, reach: int = 8) -> np.ndarray:
+    """Unique (i < j) pairs of docs sharing a band bucket, shape (m, 2); keys is (bands,
+    len(docs)) from `band_keys`.
 
     Inside a bucket (a run of equal sorted keys) each document is paired with the next `reach`
     ones and with the bucket's first: all pairs for buckets of up to reach+1 documents (the
     usual case) and linear, not quadratic, work for huge buckets of copies."""
-    docs = np.arange(sig.shape[0]) if docs is None else docs
     out = []
-    for keys in _band_keys(sig[docs], bands, rows):
-        order = _argsort(keys)
-        sk = keys[order]
+    for band in keys:
+        order = _argsort(band)
+        sk = band[order]
         run_start = np.concatenate([[True], sk[1:] != sk[:-1]])
         first = np.maximum.accumulate(np.where(run_start, np.arange(len(sk)), 0))
         for d in range(1, reach + 1):
@@ -102,15 +108,17 @@ def estimate_jaccard(sig: np.ndarray, pairs: np.ndarray, chunk: int = 1 << 16) -
 
 
 def verify(pairs: np.ndarray, sig: np.ndarray, hashes: np.ndarray, offsets: np.ndarray,
-           threshold: float, z: float = 5.0) -> tuple[np.ndarray, np.ndarray]:
+           threshold: float, z: float = 5.0,
+           sig_pairs: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Keep candidate pairs whose true Jaccard is ≥ threshold; returns (mask, estimate).
 
     The estimate has standard error σ = sqrt(t(1-t)/k); pairs whose estimate is more than zσ
     from the threshold are decided by it (a wrong call has probability < 1e-6 at z = 5). Pairs
     closer to the line get the exact Jaccard of their hashed shingle sets, so pairs just above
     the threshold are kept and pairs just below it are not — an estimate alone cannot tell
-    0.79 from 0.81 at k = 128 (σ ≈ 0.035)."""
-    est = estimate_jaccard(sig, pairs)
+    0.79 from 0.81 at k = 128 (σ ≈ 0.035). `sig_pairs`: the pairs as rows of `sig` when sig
+    holds only the documents that occur in pairs (default: `pairs` index sig directly)."""
+    est = estimate_jaccard(sig, pairs if sig_pairs is None else sig_pairs)
     sigma = np.sqrt(threshold * (1 - threshold) / sig.shape[1])
     keep = est >= threshold + z * sigma
     unsure = np.flatnonzero(np.abs(est - threshold) < z * sigma)

@@ -247,6 +247,20 @@ def shingle_hashes(texts: pl.Series, shingle: str = "word", ngram: int = 5,
 
     with ThreadPoolExecutor(_threads()) as pool:
         parts = list(pool.map(work, bounds))
+    return _joined(parts)
+
+
+def shingle_hashes_of_parts(parts, shingle: str = "word", ngram: int = 5):
+    """`shingle_hashes` of texts that arrive as an iterable of Series (e.g. slices of a frame
+    turned into text one at a time), so all the texts never sit in memory together."""
+    hashed = []
+    for texts in parts:
+        h, off = shingle_hashes(texts, shingle, ngram)
+        hashed.append((h, np.diff(off)))
+    return _joined(hashed)
+
+
+def _joined(parts):
     if not parts:
         return np.zeros(0, np.uint32), np.zeros(1, np.int64)
     counts = np.concatenate([c for _, c in parts])
@@ -301,3 +315,20 @@ def signatures(hashes: np.ndarray, offsets: np.ndarray, num_perm: int = 128, see
     with ThreadPoolExecutor(_threads()) as pool:
         list(pool.map(work, [jobs[i::n_batches] for i in range(n_batches)]))
     return sig
+
+
+def signatures_of(hashes: np.ndarray, offsets: np.ndarray, docs: np.ndarray,
+                  num_perm: int = 128, seed: int = 1) -> np.ndarray:
+    """`signatures(...)[docs]` without the signatures of the other documents: their shingle
+    hashes are gathered into a compact run first (a run of consecutive docs is a slice)."""
+    docs = np.asarray(docs, dtype=np.int64)
+    if not len(docs):
+        return np.zeros((0, num_perm), np.uint32)
+    lo, hi = offsets[docs], offsets[docs + 1]
+    if docs[-1] - docs[0] + 1 == len(docs):  # consecutive: no gather
+        return signatures(hashes[lo[0]:hi[-1]], offsets[docs[0]:docs[-1] + 2] - lo[0],
+                          num_perm, seed)
+    lens = hi - lo
+    own = np.concatenate([[0], np.cumsum(lens)])
+    idx = np.arange(own[-1]) + np.repeat(lo - own[:-1], lens)
+    return signatures(hashes[idx], own, num_perm, seed)
