@@ -5,7 +5,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
 from datatools.frame import RECORD_LEVEL_FIELDS, effective_score, field_column, field_text
-from datatools.step import Step, partition
+from datatools.step import Step, partition, select_in_slices
 
 ROLES = ("system", "user", "assistant", "tool")
 
@@ -62,7 +62,7 @@ class Validate(Step):
             .when(same_text_diff_score)
             .then(pl.lit("identical completion text under different scores"))
         )
-        kept, rejected = partition(frame, reason, detail)
+        kept, rejected = partition(frame, reason, detail, row_wise=True)
         return kept.drop("__same_text"), rejected.drop("__same_text")
 
 
@@ -115,20 +115,18 @@ class ExactDedup(Step):
             parts.append(text)
         key = pl.concat_str(parts, separator="\x1f").hash(seed=0)
         record_level = set(self.params.fields) <= RECORD_LEVEL_FIELDS
-        f = frame.with_row_index("__row").with_columns(key.alias("__key"))
-        if record_level:
-            first_id = pl.col("id").sort_by("__row").first().over("__key")
-            is_dup = pl.col("id") != first_id
-            detail = pl.lit("same ") + pl.lit("/".join(self.params.fields)) + " as record " + first_id
-        else:
-            first_row = pl.col("__row").min().over("__key")
-            is_dup = pl.col("__row") != first_row
-            first_cand = pl.col("candidate_id").sort_by("__row").first().over("__key")
-            detail = pl.lit("same ") + pl.lit("/".join(self.params.fields)) + " as " + first_cand
+        # the normalised texts exist a slice at a time; only their 64-bit hashes are kept
+        f = frame.with_columns(select_in_slices(frame, key.alias("__key"))["__key"])
+        # the first row of each key (rows are in order of appearance) is the one kept
+        name, what = ("id", " as record ") if record_level else ("candidate_id", " as ")
+        f = f.with_columns(pl.col(name).first().over("__key").alias("__first"))
+        is_dup = pl.col(name) != pl.col("__first")
+        detail = (pl.lit("same ") + pl.lit("/".join(self.params.fields)) + pl.lit(what)
+                  + pl.col("__first"))
         kept, rejected = partition(
-            f, pl.when(is_dup).then(pl.lit("exact_dedup.duplicate")), detail
+            f, pl.when(is_dup).then(pl.lit("exact_dedup.duplicate")), detail, row_wise=True
         )
-        return kept.drop("__row", "__key"), rejected.drop("__row", "__key")
+        return kept.drop("__key", "__first"), rejected.drop("__key", "__first")
 
 
 CORE_STEPS: dict[str, type[Step]] = {"validate": Validate, "exact_dedup": ExactDedup}

@@ -69,10 +69,21 @@ class Step:
 
 
 def partition(
-    frame: pl.DataFrame, reason: pl.Expr, detail: pl.Expr | None = None
+    frame: pl.DataFrame, reason: pl.Expr, detail: pl.Expr | None = None, row_wise: bool = False,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Split a frame by a reason expression: rows with a non-null reason are rejected."""
+    """Split a frame by a reason expression: rows with a non-null reason are rejected.
+
+    row_wise=True promises that `reason` and `detail` look at their own row only (no windows
+    or aggregations; compute those into columns first). Then the reason is evaluated a slice
+    at a time and the detail only for the rejected rows: text-heavy checks on a million-row
+    frame stay within a few MB of working memory instead of full-column copies."""
     detail = detail if detail is not None else pl.lit("")
+    if row_wise:
+        codes = select_in_slices(frame, reason.cast(pl.String).alias(REJECT_COLUMNS[0]))
+        mask = codes[REJECT_COLUMNS[0]].is_not_null()
+        rejected = frame.filter(mask).with_columns(codes.filter(mask)[REJECT_COLUMNS[0]])
+        return frame.filter(~mask), rejected.with_columns(
+            detail.cast(pl.String).fill_null("").alias(REJECT_COLUMNS[1]))
     tagged = frame.with_columns(
         reason.cast(pl.String).alias("__reason"), detail.cast(pl.String).alias("__detail")
     )

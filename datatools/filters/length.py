@@ -9,7 +9,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from datatools.frame import candidate_role, field_text
-from datatools.step import Step, partition
+from datatools.step import Step, partition, select_in_slices
 
 UNITS = ("chars", "words", "tokens")
 
@@ -81,7 +81,9 @@ class Length(Step):
     def _measure(self, f: pl.DataFrame, field: str, units: set[str]) -> pl.DataFrame:
         text = field_text(field)
         cols = {"chars": text.str.len_chars(), "words": text.str.count_matches(r"\S+")}
-        f = f.with_columns([cols[u].alias(f"__{field}_{u}") for u in units if u != "tokens"])
+        counted = [cols[u].alias(f"__{field}_{u}") for u in units if u != "tokens"]
+        if counted:  # slice by slice: the prompt text is joined from its turns to count it
+            f = f.hstack(select_in_slices(f, *counted))
         if "tokens" in units:
             uniq = f.select(text.alias("__t")).unique()
             with self.ctx.progress(uniq.height, f"length: tokenising {field}s"):
@@ -131,6 +133,6 @@ class Length(Step):
         if not reasons:
             return partition(f, pl.lit(None, pl.String))
         # a prompt violation is record-level: every row of the record shares the prompt
-        kept, rejected = partition(f, pl.coalesce(reasons), pl.coalesce(details))
+        kept, rejected = partition(f, pl.coalesce(reasons), pl.coalesce(details), row_wise=True)
         tmp = [c for c in f.columns if c.startswith("__")]
         return kept.drop(tmp), rejected.drop(tmp)

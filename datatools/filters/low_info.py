@@ -11,7 +11,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
 from datatools.frame import field_column, field_text
-from datatools.step import Step, partition
+from datatools.step import Step, partition, select_in_slices
 
 DEFAULT_PHRASES: dict[str, list[str]] = {
     "en": ["ok", "okay", "ok.", "sure", "sure.", "yes", "no", "yep", "nope", "got it",
@@ -73,19 +73,18 @@ class LowInfo(Step):
             text = field_text(field)
             present = pl.col(field).is_not_null() if field in frame.columns else pl.lit(True)
             toks = text.str.to_lowercase().str.extract_all(TOKEN_RE)
-            n_tok = toks.list.len()
-            distinct = toks.list.n_unique()
-            frame = frame.with_columns(
-                n_tok.alias(f"__n{i}"), distinct.alias(f"__d{i}"),
-                normalise(text).alias(f"__norm{i}"),
-                toks.list.eval(pl.concat_str([pl.element(), pl.element().shift(-1),
-                                              pl.element().shift(-2)], separator="\x00")
-                               .drop_nulls()).alias(f"__tri{i}"),
-            )
-            tri_n = pl.col(f"__tri{i}").list.len()
-            rep = 1 - pl.col(f"__tri{i}").list.n_unique() / tri_n
-            frame = frame.with_columns(rep.alias(f"__rep{i}"))
-            is_phrase = pl.col(f"__norm{i}").is_in(phrases)
+            trigrams = toks.list.eval(pl.concat_str(
+                [pl.element(), pl.element().shift(-1), pl.element().shift(-2)],
+                separator="\x00").drop_nulls())
+            # token lists and 3-grams of every reply are GBs at a million rows: only the
+            # counts are kept, computed a slice at a time
+            frame = frame.hstack(select_in_slices(
+                frame,
+                toks.list.len().alias(f"__n{i}"), toks.list.n_unique().alias(f"__d{i}"),
+                normalise(text).is_in(phrases).alias(f"__phrase{i}"),
+                (1 - trigrams.list.n_unique() / trigrams.list.len()).alias(f"__rep{i}"),
+            ))
+            is_phrase = pl.col(f"__phrase{i}")
             few = pl.col(f"__d{i}") < p.min_distinct_tokens
             repeats = (pl.col(f"__n{i}") >= p.repetition_min_tokens) & (pl.col(f"__rep{i}") > p.max_repetition)
             code = pl.lit(f"low_info.{field}")
@@ -97,6 +96,7 @@ class LowInfo(Step):
                 .when(present & repeats).then(pl.format(
                     "{} repeats itself: duplicate 3-gram fraction {} > {}", pl.lit(field),
                     pl.col(f"__rep{i}").round(2), pl.lit(p.max_repetition))))
-        kept, rejected = partition(frame, pl.coalesce(reasons), pl.coalesce(details))
+        kept, rejected = partition(frame, pl.coalesce(reasons), pl.coalesce(details),
+                                   row_wise=True)
         tmp = [c for c in frame.columns if c.startswith("__")]
         return kept.drop(tmp), rejected.drop(tmp)

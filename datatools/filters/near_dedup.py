@@ -143,6 +143,6 @@ class NearDedup(Step):
             pl.lit(what), pl.col("__rep"), pl.lit("/".join(p.fields)), pl.col("__rep"),
             pl.col("__jac").round(3), pl.lit(p.threshold))
         reason = pl.when(pl.col("__rep").is_not_null()).then(pl.lit("near_dedup.cluster"))
-        kept, rejected = partition(f, reason, detail)
+        kept, rejected = partition(f, reason, detail, row_wise=True)
         drop = ["__rep", "__jac"]
         return kept.drop(drop), rejected.drop(drop)
