@@ -70,10 +70,12 @@ def read_sources(loaded: LoadedRecipe, limit: int | None = None, quiet: bool = F
             by_reason=_by_reason(result.rejects), seconds=round(time.perf_counter() - started, 3),
         ))
         prints.append(_fingerprint_source(source, loaded.workdir))
-    # a recipe has at least one source; one frame is used as it is (no concat copy)
-    frame = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed",
-                                                          rechunk=False)
-    frame = unique_record_ids(frame)
+    # A recipe has at least one source; one frame is used as it is (no concat copy). Ids are
+    # unique within a source (the reader makes them so); across sources they may collide.
+    if len(frames) == 1:
+        frame = frames[0]
+    else:
+        frame = unique_record_ids(pl.concat(frames, how="diagonal_relaxed", rechunk=False))
     ledger = pl.concat(ledgers, how="diagonal_relaxed") if ledgers else pl.DataFrame(schema=LEDGER_SCHEMA)
     return frame, ledger, summaries, stable_id(prints, limit, __version__)
 

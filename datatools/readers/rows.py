@@ -41,9 +41,16 @@ def parse_part(part: RawPart, fmt: str, rows: list, rejects: list, ids: Counter)
         base = (str(own) if isinstance(own, (str, int)) and not isinstance(own, bool) and own != ""
                 else content_id(parsed.prompt, parsed.completions))
         # Identical records stay separate records (dedup steps report them), so a repeated
-        # id gets a stable suffix by occurrence.
+        # id gets a stable suffix by occurrence; `ids` also holds every suffixed id given out,
+        # so a source's own "x~2" and a second "x" still get different ids.
         ids[base] += 1
-        record_id = base if ids[base] == 1 else f"{base}~{ids[base]}"
+        record_id = base
+        if ids[base] > 1:
+            record_id = f"{base}~{ids[base]}"
+            while record_id in ids:
+                ids[base] += 1
+                record_id = f"{base}~{ids[base]}"
+            ids[record_id] = 1
         new_rows = rows_from_record(record_id, where, parsed.prompt, parsed.completions,
                                     parsed.meta)
         for row, completion in zip(new_rows, parsed.completions):

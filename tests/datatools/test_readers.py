@@ -295,3 +295,16 @@ def test_fast_frame_builder_matches_frame_from_rows(tmp_path):
             *rows_from_record("c", "f:3", [{"role": "system", "content": "s"},
                                            {"role": "user", "content": "q"}], [])]
     assert frame_from_candidate_rows(rows).equals(frame_from_rows(rows))
+
+
+def test_suffixed_ids_never_collide_with_a_sources_own_ids(tmp_path):
+    # a source's own "x~2" before, and "x~3" after, two records with id "x": four distinct
+    # ids; ids are given in reading order, so the later own "x~3" is the one suffixed
+    rows = [{"id": "x~2", "prompt": "a", "completion": "1"},
+            {"id": "x", "prompt": "b", "completion": "2"},
+            {"id": "x", "prompt": "c", "completion": "3"},
+            {"id": "x~3", "prompt": "d", "completion": "4"}]
+    write_lines(tmp_path / "d.jsonl", [json.dumps(r) for r in rows])
+    ids = read("d.jsonl", tmp_path).frame["id"].to_list()
+    assert ids[0] == "x~2" and ids[1] == "x" and len(set(ids)) == 4
+    assert ids[2:] == ["x~3", "x~3~2"]
