@@ -69,7 +69,15 @@ def frame_from_candidate_rows(rows: list[dict[str, Any]]) -> pl.DataFrame:
     if not rows:
         return empty_frame()
     columns: dict[str, Any] = {k: [r[k] for r in rows] for k in FRAME_SCHEMA if k != "prompt"}
-    prompts = [r["prompt"] for r in rows]
+    # A record's candidate rows share one prompt list (rows_from_record): its text goes into
+    # the column once and every row points at it (a gather copies 16-byte string views, not
+    # the text), so a pairwise record's prompt costs its size once, not twice.
+    prompts, which, last = [], [], None
+    for r in rows:
+        if r["prompt"] is not last:
+            last = r["prompt"]
+            prompts.append(last)
+        which.append(len(prompts) - 1)
     offsets = [0]
     total = 0
     for prompt in prompts:
@@ -80,7 +88,7 @@ def frame_from_candidate_rows(rows: list[dict[str, Any]]) -> pl.DataFrame:
          pa.array([m["content"] for p in prompts for m in p], pa.large_string())],
         names=["role", "content"],
     )
-    columns["prompt"] = pl.from_arrow(
-        pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), messages))
+    shared = pl.from_arrow(pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), messages))
+    columns["prompt"] = shared if len(prompts) == len(rows) else shared.gather(which)
     frame = pl.DataFrame(columns)
     return frame.select([pl.col(k).cast(dtype) for k, dtype in FRAME_SCHEMA.items()])
