@@ -15,7 +15,7 @@ import polars as pl
 
 from datatools import __version__
 from datatools.frame import LEDGER_SCHEMA, stable_id, unique_record_ids
-from datatools.outputs import DATASET_KINDS, Staging, to_ledger, write_parquet
+from datatools.outputs import DATASET_KINDS, Ledger, Staging, write_parquet
 from datatools.recipe import LoadedRecipe
 from datatools.step import Step, StepContext
 from schemas.errors import Problem, QualityGateError
@@ -41,8 +41,12 @@ class BuildResult:
     out_dir: Path
     report: dict[str, Any]
     frame: pl.DataFrame
-    ledger: pl.DataFrame
     datasets: dict[str, pl.DataFrame]
+
+    @property
+    def ledger(self) -> pl.DataFrame:
+        """Every dropped row with its reason, as written to OUT/rejects/rejects.parquet."""
+        return pl.read_parquet(self.out_dir / "rejects" / "rejects.parquet")
 
 
 def _by_reason(rejected: pl.DataFrame) -> dict[str, int]:
@@ -148,7 +152,7 @@ def run_steps(loaded: LoadedRecipe, frame: pl.DataFrame | list[pl.DataFrame], fi
 
     cache = ctx.cache_dir / "steps" if ctx.cache_dir else None
     key = fingerprint
-    reports, ledgers = [], []
+    reports, ledger = [], Ledger()
     for spec in loaded.steps:
         step = STEPS[spec.name](spec.params, ctx)
         key = stable_id(key, spec.name, spec.params.model_dump(mode="json"), step.cache_token())
@@ -183,11 +187,11 @@ def run_steps(loaded: LoadedRecipe, frame: pl.DataFrame | list[pl.DataFrame], fi
             records_in=records_in, records_out=kept["id"].n_unique(), stats=stats,
         )
         reports.append(report)
-        ledgers.append(to_ledger(rejected, spec.name))
+        ledger.add_rejected(spec.name, rejected)
         _gate(loaded, report)
         frame = kept
         del kept, rejected  # one name per frame: `frame = None` above really frees the input
-    return frame, reports, ledgers
+    return frame, reports, ledger
 
 
 def build_datasets(loaded: LoadedRecipe, frame: pl.DataFrame):
@@ -233,12 +237,16 @@ def run_build(loaded: LoadedRecipe, out_dir: Path | None = None, limit: int | No
     rows_read = frame.height
     handover = [frame]
     del frame  # run_steps holds the only reference from here on
-    frame, step_reports, step_ledgers = run_steps(loaded, handover, fingerprint, ctx, use_cache)
+    frame, step_reports, step_ledger = run_steps(loaded, handover, fingerprint, ctx, use_cache)
     if frame.height < loaded.recipe.gates.min_rows:
         raise QualityGateError(Problem("gates.min_rows", f"only {frame.height} rows left after "
                                        f"the steps, below {loaded.recipe.gates.min_rows}"))
     datasets, build_ledgers, metadata = build_datasets(loaded, frame)
-    ledger = pl.concat([read_ledger, *step_ledgers, *build_ledgers], how="diagonal_relaxed")
+    ledger = Ledger()  # in build order: reading, the steps, the builders
+    ledger.add_rows(read_ledger)
+    ledger.parts += step_ledger.parts
+    for rows in build_ledgers:
+        ledger.add_rows(rows)
     report = {
         "name": loaded.recipe.name, "version": __version__,
         "recipe": str(loaded.path) if loaded.path else None, "out_dir": str(out_dir),
@@ -247,8 +255,8 @@ def run_build(loaded: LoadedRecipe, out_dir: Path | None = None, limit: int | No
         "steps": [asdict(r) for r in step_reports],
         "final_rows": frame.height, "final_records": frame["id"].n_unique() if frame.height else 0,
         "outputs": metadata,
-        "ledger": {"total": ledger.height, "by_step": _count(ledger, "step"),
-                   "by_reason": _count(ledger, "reason")},
+        "ledger": {"total": ledger.height, "by_step": ledger.counts("step"),
+                   "by_reason": ledger.counts("reason")},
         "seconds": round(time.perf_counter() - started, 3),
     }
     write_outputs(out_dir, frame, ledger, datasets, metadata, report)
@@ -257,23 +265,16 @@ def run_build(loaded: LoadedRecipe, out_dir: Path | None = None, limit: int | No
         from datatools.publish.hub import push_dataset
 
         report["pushed"] = push_dataset(out_dir, **push.model_dump(), quiet=quiet)
-    return BuildResult(out_dir, report, frame, ledger, datasets)
+    return BuildResult(out_dir, report, frame, datasets)
 
 
-def _count(ledger: pl.DataFrame, column: str) -> dict[str, int]:
-    if ledger.height == 0:
-        return {}
-    counts = ledger.group_by(column).len().sort(["len", column], descending=[True, False])
-    return dict(counts.iter_rows())
-
-
-def write_outputs(out_dir: Path, frame: pl.DataFrame, ledger: pl.DataFrame,
+def write_outputs(out_dir: Path, frame: pl.DataFrame, ledger: Ledger,
                   datasets: dict[str, pl.DataFrame], metadata: dict, report: dict) -> None:
     staging = Staging(out_dir)
     try:
         for kind, data in datasets.items():
             staging.write_frame(kind, data, metadata=metadata[kind])
-        staging.write_frame("rejects", ledger, file="rejects.parquet")
+        staging.write_ledger(ledger)
         staging.write_frame("candidates", frame, file="candidates.parquet")
         staging.write_json("report.json", report)
         _extras(staging, report)

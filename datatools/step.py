@@ -101,16 +101,18 @@ def partition(
 SLICE_ROWS = 50_000
 
 
-def select_in_slices(frame: pl.DataFrame, *exprs: pl.Expr, rows: int = SLICE_ROWS) -> pl.DataFrame:
+def select_in_slices(frame: pl.DataFrame, *exprs: pl.Expr, rows: int | None = None) -> pl.DataFrame:
     """`frame.select(*exprs)` evaluated slice by slice, for row-wise expressions only (no
     windows or aggregations: those need the whole column). Same result, bounded memory."""
+    rows = rows or SLICE_ROWS
     if frame.height <= rows:
         return frame.select(*exprs)
     return pl.concat([part.select(*exprs) for part in frame.iter_slices(rows)], rechunk=True)
 
 
-def text_slices(frame: pl.DataFrame, expr: pl.Expr, rows: int = SLICE_ROWS):
+def text_slices(frame: pl.DataFrame, expr: pl.Expr, rows: int | None = None):
     """A row-wise text expression as a stream of Series, one frame slice at a time."""
+    rows = rows or SLICE_ROWS
     for part in frame.iter_slices(rows):
         yield part.select(expr.alias("text"))["text"]
 

@@ -13,8 +13,8 @@ import polars as pl
 
 from datatools.build import build_pairwise, build_sft, build_unary
 from datatools.frame import frame_from_rows, rows_from_record
-from datatools.outputs import to_ledger
-from datatools.pipeline import _by_reason, _count, write_outputs
+from datatools.outputs import Ledger
+from datatools.pipeline import _by_reason, write_outputs
 from datatools.recipe import load_recipe_dict
 
 ASPECTS = ("helpfulness", "honesty")
@@ -95,8 +95,11 @@ def make_out(out_dir: Path, n_records: int = 40) -> dict:
     metadata = {k: {"kind": k, "rows": d.height, "recipe": RECIPE["name"], "params": {}}
                 for k, d in datasets.items()}
     metadata["unary"].update(unary_meta)
-    ledger = pl.concat([read_bad, to_ledger(near, "near_dedup"), skip_p, skip_u, skip_s],
-                       how="diagonal_relaxed")
+    ledger = Ledger()
+    ledger.add_rows(read_bad)
+    ledger.add_rejected("near_dedup", near)
+    for skipped in (skip_p, skip_u, skip_s):
+        ledger.add_rows(skipped)
     n_rows = frame.height + near.height
     steps = [
         dict(name="validate", location="steps[0].validate", rows_in=n_rows, kept=n_rows,
@@ -122,8 +125,8 @@ def make_out(out_dir: Path, n_records: int = 40) -> dict:
                  records=10, rows=30, rejected=0, by_reason={}, seconds=0.4)],
         "rows_read": n_rows, "steps": steps, "final_rows": frame.height,
         "final_records": frame["id"].n_unique(), "outputs": metadata,
-        "ledger": {"total": ledger.height, "by_step": _count(ledger, "step"),
-                   "by_reason": _count(ledger, "reason")},
+        "ledger": {"total": ledger.height, "by_step": ledger.counts("step"),
+                   "by_reason": ledger.counts("reason")},
         "seconds": 9.9,
     }
     write_outputs(Path(out_dir), frame, ledger, datasets, metadata, json.loads(json.dumps(
