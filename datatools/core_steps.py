@@ -25,6 +25,7 @@ class Validate(Step):
     turn, chosen identical to rejected, non-finite scores."""
 
     name = "validate"
+    filters_rows = True
     Params = ValidateParams
     requires = ("prompt", "completion", "score", "label")
 
@@ -101,6 +102,7 @@ class ExactDedup(Step):
     occurrence is kept and named in each duplicate's detail."""
 
     name = "exact_dedup"
+    filters_rows = True
     Params = ExactDedupParams
 
     def required_columns(self) -> set[str]:

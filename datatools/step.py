@@ -49,6 +49,10 @@ class Step:
     # False for steps that add rows (generate): then the pipeline checks that every input
     # record is accounted for instead of rows_in == kept + rejected.
     row_preserving: ClassVar[bool] = True
+    # True for steps whose kept frame is the input's rows, in order, plus the columns the step
+    # adds (produced_columns() or new names), every other column untouched: the step cache
+    # then stores a kept-row mask and the added columns instead of a copy of the frame.
+    filters_rows: ClassVar[bool] = False
 
     def __init__(self, params: BaseModel | None = None, ctx: StepContext | None = None):
         self.params = params if params is not None else self.Params()

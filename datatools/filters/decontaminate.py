@@ -68,6 +68,7 @@ class Decontaminate(Step):
     names the eval file, item id, a snippet, and the overlap."""
 
     name = "decontaminate"
+    filters_rows = True
     Params = DecontaminateParams
 
     def _eval(self) -> pl.DataFrame:

@@ -52,6 +52,7 @@ class LowInfo(Step):
     Reason: low_info.<field>; the detail names the rule and the numbers."""
 
     name = "low_info"
+    filters_rows = True
     Params = LowInfoParams
     requires = ("completion",)
 

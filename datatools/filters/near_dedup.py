@@ -101,6 +101,7 @@ class NearDedup(Step):
     (the cluster id) and the estimated Jaccard to it."""
 
     name = "near_dedup"
+    filters_rows = True
     Params = NearDedupParams
     produces = ("near_dedup_cluster",)
 

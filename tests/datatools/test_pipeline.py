@@ -164,3 +164,44 @@ def test_real_data_builds_load_into_trl_columns(shared_data, tmp_path, relpath, 
     ledger_total = result.report["ledger"]["total"]
     by_reason = result.report["ledger"]["by_reason"]
     assert ledger_total == sum(by_reason.values())
+
+
+def test_filter_steps_cache_a_kept_mask_and_a_rerun_reproduces_the_build(tmp_path):
+    """Filtering steps cache which rows they kept + the columns they added (not a copy of the
+    frame); a fully cached rerun must write exactly the same files."""
+    from pathlib import Path
+
+    from datatools.registry import STEPS
+
+    repo = Path(__file__).resolve().parents[2]
+    (tmp_path / "eval.jsonl").write_text(json.dumps(
+        {"id": "cap", "question": "What is the capital of Australia?"}) + "\n")
+    spec = yaml_recipe(repo / "recipes" / "quickstart.yaml")
+    spec["sources"][0]["path"] = str(repo / "recipes" / "data" / "quickstart.jsonl")
+    spec["steps"].insert(3, {"decontaminate": {"eval_sets": [str(tmp_path / "eval.jsonl")],
+                                               "ngram": 4}})
+    spec["outputs"]["dir"] = str(tmp_path / "out")
+    first = run_build(load_recipe_dict(spec), quiet=True)
+    out = tmp_path / "out"
+    files = {p: p.read_bytes() for p in sorted(out.rglob("*.parquet")) if ".cache" not in p.parts}
+    names = [s["name"] for s in first.report["steps"]]
+    assert "decontaminate.match" in first.report["steps"][3]["by_reason"]
+    for folder in sorted((out / ".cache" / "steps").iterdir()):
+        name = folder.name.split("-")[1]
+        form = json.loads((folder / "form.json").read_text())
+        assert form["form"] == ("mask" if STEPS[name].filters_rows else "frame"), name
+        assert (folder / "kept.parquet").exists() == (form["form"] == "frame")
+    near = json.loads(next((out / ".cache" / "steps").glob("*near_dedup*/form.json")).read_text())
+    assert near["added"] == ["near_dedup_cluster"]
+
+    again = run_build(load_recipe_dict(spec), quiet=True)
+    assert [s["cached"] for s in again.report["steps"]] == [True] * len(names)
+    assert again.frame.equals(first.frame)
+    for path, data in files.items():
+        assert path.read_bytes() == data, path  # byte for byte the same files
+
+
+def yaml_recipe(path):
+    import yaml
+
+    return yaml.safe_load(path.read_text())
