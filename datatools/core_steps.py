@@ -70,18 +70,17 @@ class Validate(Step):
 def _same_text_diff_score(frame: pl.DataFrame) -> pl.Series:
     """Per row: another row of its record has the same completion text and another score.
 
-    Exactly `n_unique(score).over(["id", "completion"]) > 1`, but grouping by a 64-bit hash of
-    the text first: a window keyed on the text itself row-encodes every completion (+2 GB at
-    a million records). Rows whose hash group qualifies are a superset (a collision can only
-    add rows); they are few, and the text-keyed window on them alone gives the exact answer
-    (a row's whole (id, text) group shares its hash, so it is inside the subset).
+    Exactly `n_unique(score).over(["id", "completion"]) > 1`, but only on the rows whose
+    64-bit hash of (id, completion) occurs more than once: a window keyed on the text itself
+    row-encodes every completion (+2 GB at a million records). Those rows are a superset
+    (a collision can only add rows) and few, and the text-keyed window on them alone gives the
+    exact answer (a row's whole (id, text) group shares its hash, so it is in the subset).
     """
     completion, score = pl.col("completion"), effective_score()
-    candidate = completion.is_not_null() & (
-        score.n_unique().over([pl.col("id"), completion.hash(seed=0)]) > 1)
-    flags = frame.select(candidate.alias("c"))["c"]
+    key = select_in_slices(frame, pl.struct("id", "completion").hash(seed=0).alias("k"))["k"]
+    flags = key.is_duplicated() & frame["completion"].is_not_null()
     if not flags.any():
-        return flags
+        return flags.alias("c")
     rows = (frame.with_row_index("__row").filter(flags)
             .select("__row", (score.n_unique().over(["id", "completion"]) > 1).alias("c")))
     return pl.Series("c", [False] * frame.height, pl.Boolean).scatter(rows["__row"], rows["c"])

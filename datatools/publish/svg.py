@@ -5,8 +5,9 @@ No plotting library is needed and the report stays one offline file: each functi
 """
 from __future__ import annotations
 
-import math
 from html import escape
+
+import numpy as np
 
 PALETTE = ("#4e79a7", "#e15759", "#59a14f", "#f28e2b", "#b07aa1", "#76b7b2", "#edc948")
 FONT = 'font-family="system-ui, sans-serif" font-size="12"'
@@ -44,17 +45,25 @@ def bar_chart(items: list[tuple[str, float]], color: str = PALETTE[0], width: in
     return "".join(parts)
 
 
-def bins_for(values: list[float], max_bins: int = 20) -> list[float]:
+def _values(values) -> np.ndarray:
+    """Finite floats as one numpy array (a report plots up to millions of values)."""
+    arr = np.asarray(values, dtype=float)  # None → nan, dropped with the infinities
+    return arr[np.isfinite(arr)]
+
+
+def bins_for(values, max_bins: int = 20) -> list[float]:
     """Bin edges: one bin per grid value for rating-like data (1–5, or means in steps of 0.5),
     else `max_bins` equal-width bins."""
-    lo, hi = min(values), max(values)
+    values = _values(values)
+    lo, hi = float(values.min()), float(values.max())
     if lo == hi:
         return [lo - 0.5, hi + 0.5]
-    distinct = sorted(set(values))
+    distinct = np.unique(values)
     if len(distinct) <= max_bins:
-        step = min(b - a for a, b in zip(distinct, distinct[1:]))
+        step = float(np.diff(distinct).min())
         slots = (hi - lo) / step
-        on_grid = all(abs((v - lo) / step - round((v - lo) / step)) < 1e-6 for v in distinct)
+        pos = (distinct - lo) / step
+        on_grid = bool(np.all(np.abs(pos - np.round(pos)) < 1e-6))
         if on_grid and slots <= 2 * max_bins:
             n = int(round(slots)) + 1
             return [lo - step / 2 + i * step for i in range(n + 1)]
@@ -62,23 +71,21 @@ def bins_for(values: list[float], max_bins: int = 20) -> list[float]:
     return [lo + i * step for i in range(max_bins)] + [hi]
 
 
-def counts(values: list[float], edges: list[float]) -> list[int]:
-    out = [0] * (len(edges) - 1)
-    lo, hi = edges[0], edges[-1]
-    for v in values:
-        if lo <= v <= hi:
-            i = min(int((v - lo) / (hi - lo) * (len(edges) - 1)), len(out) - 1)
-            out[i] += 1
-    return out
+def counts(values, edges: list[float]) -> list[int]:
+    """Values per bin (equal-width bins over [edges[0], edges[-1]], the last one closed)."""
+    values = _values(values)
+    lo, hi, nb = edges[0], edges[-1], len(edges) - 1
+    inside = values[(values >= lo) & (values <= hi)]
+    idx = np.minimum(((inside - lo) / (hi - lo) * nb).astype(np.int64), nb - 1)
+    return np.bincount(idx, minlength=nb).tolist()
 
 
 def histogram(series: dict[str, list[float]], x_label: str = "", width: int = 440,
               height: int = 200, title: str = "") -> str:
     """Histograms of one or more series on shared bins (overlaid, translucent, with legend)."""
-    series = {k: [v for v in vals if v is not None and math.isfinite(v)]
-              for k, vals in series.items()}
-    every = [v for vals in series.values() for v in vals]
-    if not every:
+    series = {k: _values(vals) for k, vals in series.items()}
+    every = np.concatenate(list(series.values())) if series else np.zeros(0)
+    if not len(every):
         return '<p class="none">no values</p>'
     edges = bins_for(every)
     left, right, top, bottom = 44, 16, 22 if len(series) > 1 else 8, 34
@@ -117,28 +124,28 @@ def histogram(series: dict[str, list[float]], x_label: str = "", width: int = 44
     return "".join(parts)
 
 
-def pearson(xs: list[float], ys: list[float]) -> float | None:
-    n = len(xs)
-    if n < 3:
+def pearson(xs, ys) -> float | None:
+    """Pearson's r of paired values; None for fewer than 3 pairs or a constant side."""
+    x, y = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+    if len(x) < 3:
         return None
-    mx, my = sum(xs) / n, sum(ys) / n
-    sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys))
-    sxx = sum((x - mx) ** 2 for x in xs)
-    syy = sum((y - my) ** 2 for y in ys)
+    dx, dy = x - x.mean(), y - y.mean()
+    sxx, syy = float(dx @ dx), float(dy @ dy)
     if sxx == 0 or syy == 0:
         return None
-    return sxy / math.sqrt(sxx * syy)
+    return float(dx @ dy) / (sxx * syy) ** 0.5
 
 
 def scatter(xs: list[float], ys: list[float], x_label: str, y_label: str, width: int = 440,
             height: int = 260, max_points: int = 2000) -> str:
     """Points (the first `max_points`, to keep the file small) and the least-squares line."""
-    if not xs:
+    xs, ys = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+    if not len(xs):
         return '<p class="none">no points</p>'
     left, right, top, bottom = 50, 12, 10, 36
     pw, ph = width - left - right, height - top - bottom
-    x0, x1 = min(xs), max(xs)
-    y0, y1 = min(ys), max(ys)
+    x0, x1 = float(xs.min()), float(xs.max())
+    y0, y1 = float(ys.min()), float(ys.max())
     x1, y1 = (x1 if x1 > x0 else x0 + 1), (y1 if y1 > y0 else y0 + 1)
     sx = lambda x: left + (x - x0) / (x1 - x0) * pw  # noqa: E731
     sy = lambda y: top + ph - (y - y0) / (y1 - y0) * ph  # noqa: E731
@@ -149,13 +156,13 @@ def scatter(xs: list[float], ys: list[float], x_label: str, y_label: str, width:
     if x0 < 0 < x1:
         parts.append(f'<line x1="{sx(0):.1f}" y1="{top}" x2="{sx(0):.1f}" y2="{top + ph}" '
                      'stroke="#ccc" stroke-dasharray="3,3"/>')
-    for x, y in list(zip(xs, ys))[:max_points]:
+    for x, y in zip(xs[:max_points].tolist(), ys[:max_points].tolist()):
         parts.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="2.5" fill="{PALETTE[0]}" '
                      'fill-opacity="0.5"/>')
-    n, mx, my = len(xs), sum(xs) / len(xs), sum(ys) / len(ys)
-    sxx = sum((x - mx) ** 2 for x in xs)
+    mx, my = float(xs.mean()), float(ys.mean())
+    sxx = float((xs - mx) @ (xs - mx))
     if sxx > 0:
-        slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
+        slope = float((xs - mx) @ (ys - my)) / sxx
         fy = lambda x: min(max(my + slope * (x - mx), y0), y1)  # noqa: E731
         parts.append(f'<line x1="{sx(x0):.1f}" y1="{sy(fy(x0)):.1f}" x2="{sx(x1):.1f}" '
                      f'y2="{sy(fy(x1)):.1f}" stroke="{PALETTE[1]}" stroke-width="2"/>')

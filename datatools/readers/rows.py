@@ -68,16 +68,19 @@ def frame_from_candidate_rows(rows: list[dict[str, Any]]) -> pl.DataFrame:
 
     if not rows:
         return empty_frame()
-    columns: dict[str, Any] = {k: [r[k] for r in rows] for k in FRAME_SCHEMA if k != "prompt"}
-    # A record's candidate rows share one prompt list (rows_from_record): its text goes into
-    # the column once and every row points at it (a gather copies 16-byte string views, not
-    # the text), so a pairwise record's prompt costs its size once, not twice.
-    prompts, which, last = [], [], None
+    # A record's candidate rows share one prompt list, id and source (rows_from_record): these
+    # go into the frame once per record and every row points at them (a gather copies 16-byte
+    # string views, not the text), so a pairwise record's prompt costs its size once, not twice.
+    firsts, which, last = [], [], None
     for r in rows:
-        if r["prompt"] is not last:
-            last = r["prompt"]
-            prompts.append(last)
-        which.append(len(prompts) - 1)
+        if last is None or r["id"] != last["id"] or r["prompt"] is not last["prompt"]:
+            last = r
+            firsts.append(r)
+        which.append(len(firsts) - 1)
+    per_record = ("id", "source")
+    columns: dict[str, Any] = {k: [r[k] for r in rows] for k in FRAME_SCHEMA
+                               if k != "prompt" and k not in per_record}
+    prompts = [r["prompt"] for r in firsts]
     offsets = [0]
     total = 0
     for prompt in prompts:
@@ -88,7 +91,10 @@ def frame_from_candidate_rows(rows: list[dict[str, Any]]) -> pl.DataFrame:
          pa.array([m["content"] for p in prompts for m in p], pa.large_string())],
         names=["role", "content"],
     )
-    shared = pl.from_arrow(pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), messages))
-    columns["prompt"] = shared if len(prompts) == len(rows) else shared.gather(which)
+    shared = {k: pl.Series(k, [r[k] for r in firsts], dtype=pl.String) for k in per_record}
+    shared["prompt"] = pl.from_arrow(
+        pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), messages))
+    for k, values in shared.items():
+        columns[k] = values if len(firsts) == len(rows) else values.gather(which)
     frame = pl.DataFrame(columns)
     return frame.select([pl.col(k).cast(dtype) for k, dtype in FRAME_SCHEMA.items()])
