@@ -4,7 +4,6 @@ the part it needs was not built, so the page can say "not built" instead of fail
 """
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -37,10 +36,9 @@ def read_scores(folder: Path) -> pl.DataFrame | None:
     return lf.select(names).collect()
 
 
-def read_near_dups(folder: Path) -> pl.DataFrame | None:
-    lf = scan(folder, "rejects", "rejects.parquet")
-    return None if lf is None else lf.filter(
-        pl.col("reason").str.starts_with("near_dedup")).collect()
+def read_near_dups(folder: Path) -> pl.LazyFrame | None:
+    """The ledger, lazily: `near_dup_clusters` reads only what it counts."""
+    return scan(folder, "rejects", "rejects.parquet")
 
 
 def _is_score(name: str, dtype: pl.DataType) -> bool:
@@ -120,30 +118,28 @@ def label_balance(folder: Path, report: dict) -> dict | None:
             "weighted_ratio": meta.get("weighted_ratio")}
 
 
-def near_dup_clusters(rejects: pl.DataFrame | None) -> dict[str, int]:
+def near_dup_clusters(rejects: pl.DataFrame | pl.LazyFrame | None) -> dict[str, int]:
     """{cluster id: size} from the ledger's near_dedup rows: the kept member plus its drops.
 
     The cluster comes from the row's `near_dedup_cluster` (in the record JSON) or, for ledgers
     that lack it, from the detail text; record-level drops count records, not candidate rows.
     """
-    if rejects is None or rejects.height == 0:
+    if rejects is None:
         return {}
-    rows = rejects.filter(pl.col("reason").str.starts_with("near_dedup"))
-    members: dict[str, set] = {}
-    for detail, rid, cid, record in rows.select("detail", "id", "candidate_id", "record").iter_rows():
-        cluster = None
-        try:
-            cluster = json.loads(record or "{}").get("near_dedup_cluster")
-        except (ValueError, AttributeError):
-            pass
-        if cluster is None:
-            m = _CLUSTER.search(detail or "")
-            cluster = m.group(1) if m else None
-        if cluster is None:
-            continue
-        member = cid if "of candidate" in (detail or "") else (rid or cid)
-        members.setdefault(cluster, set()).add(member)
-    return {c: len(m) + 1 for c, m in members.items()}
+    detail = pl.col("detail").fill_null("")
+    counted = (
+        rejects.lazy().filter(pl.col("reason").str.starts_with("near_dedup"))
+        .select(
+            pl.coalesce(pl.col("record").str.json_path_match("$.near_dedup_cluster"),
+                        detail.str.extract(_CLUSTER.pattern, 1)).alias("cluster"),
+            pl.when(detail.str.contains("of candidate", literal=True))
+            .then(pl.col("candidate_id"))
+            .otherwise(pl.coalesce("id", "candidate_id")).alias("member"))
+        .drop_nulls("cluster")
+        .group_by("cluster").agg(pl.col("member").n_unique())
+        .collect(engine="streaming")
+    )
+    return {c: n + 1 for c, n in counted.iter_rows()}
 
 
 def cluster_size_counts(clusters: dict[str, int]) -> list[tuple[str, float]]:
