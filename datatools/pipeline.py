@@ -342,14 +342,14 @@ def write_outputs(out_dir: Path, frame: pl.DataFrame, ledger: Ledger,
         staging.write_ledger(ledger)
         staging.write_frame("candidates", frame, file="candidates.parquet")
         staging.write_json("report.json", report)
-        _extras(staging, report)
+        _extras(staging, report, datasets.get("pairwise"))
     except BaseException:
         staging.abort()
         raise
     staging.commit(remove=DATASET_KINDS)
 
 
-def _extras(staging: Staging, report: dict) -> None:
+def _extras(staging: Staging, report: dict, pairs: pl.DataFrame | None = None) -> None:
     """The dataset card (README.md) and the HTML report."""
     from datatools.publish.card import render_card
     from datatools.publish.report_html import report_html_text
@@ -357,7 +357,7 @@ def _extras(staging: Staging, report: dict) -> None:
     # The card is what makes `load_dataset(OUT, kind)` work, so a failure there fails the build.
     staging.write_text("README.md", render_card(report))
     try:
-        staging.write_text("report.html", report_html_text(staging.dir, report))
+        staging.write_text("report.html", report_html_text(staging.dir, report, pairs))
     except Exception as err:  # a plotting bug must not throw away a finished build
         import sys
 

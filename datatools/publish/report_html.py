@@ -94,6 +94,11 @@ def _scores(candidates) -> str:
             f'<div class="grid">{"".join(cards)}</div>')
 
 
+def _file(folder: Path, *parts: str) -> Path | None:
+    path = Path(folder).joinpath(*parts)
+    return path if path.is_file() else None
+
+
 def _length_bias(pairs) -> str:
     lb = data.length_bias(pairs)
     if lb is None:
@@ -147,8 +152,10 @@ def _near_dups(rejects) -> str:
             "</div></div>")
 
 
-def report_html_text(folder: Path, report: dict | None = None) -> str:
-    """The page for the build in `folder` (OUT, or a build's staging folder)."""
+def report_html_text(folder: Path, report: dict | None = None, pairs=None) -> str:
+    """The page for the build in `folder` (OUT, or a build's staging folder). `pairs`: the
+    pairwise dataset when the caller still holds it (a build): its lengths are then measured
+    in memory instead of decoding the written file again (+0.35 GB at a million pairs)."""
     folder = Path(folder)
     if report is None:
         report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
@@ -158,7 +165,8 @@ def report_html_text(folder: Path, report: dict | None = None) -> str:
         _section("Funnel", "funnel", _funnel(report)),
         _section("Score distributions", "scores", _scores(candidates)),
         _section("Length bias (pairwise)", "length",
-                 _length_bias(data.scan(folder, "pairwise", "train.parquet"))),
+                 _length_bias(pairs if pairs is not None
+                              else _file(folder, "pairwise", "train.parquet"))),
         _section("KTO label balance (unary)", "balance", _balance(folder, report)),
         _section("Near-duplicate clusters", "near-dups",
                  _near_dups(data.read_near_dups(folder))),

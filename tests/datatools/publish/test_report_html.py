@@ -81,6 +81,12 @@ def test_length_bias_pearson_matches_numpy(built):
     assert expected > 0.3  # the fixture builds in a length bias
     shown = parse(out / "report.html").ids["length-pearson"]
     assert float(shown) == pytest.approx(expected, abs=5e-4)
+    # the build measures the pairs it holds; `datatools report OUT` reads the written file
+    from datatools.publish.report_data import length_bias
+
+    in_memory, from_file = length_bias(pairs), length_bias(out / "pairwise" / "train.parquet")
+    assert from_file["pearson"] == pytest.approx(expected)
+    assert np.array_equal(in_memory["diff"], from_file["diff"])
 
 
 def test_missing_parts_are_noted_not_fatal(built, tmp_path):
