@@ -13,7 +13,8 @@ from typing import Any
 
 import polars as pl
 
-from datatools.frame import LEDGER_SCHEMA, MESSAGE, effective_score, stable_id
+from datatools.frame import LEDGER_SCHEMA, MESSAGE, effective_score
+from datatools.pairwise import build_pairwise  # noqa: F401  (re-exported: the builders' home)
 from schemas.recipe import PairwiseParams, SFTParams, UnaryParams
 
 TURN = pl.List(MESSAGE)
@@ -71,75 +72,6 @@ def _skip(step: str, reason: str, detail: str, c: Candidates) -> dict[str, Any]:
 
 def _ledger(rows: list[dict]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=LEDGER_SCHEMA)
-
-
-def _pairwise_groups(frame: pl.DataFrame) -> pl.DataFrame:
-    """One row per record (first-appearance order) with what `build_pairwise` decides on:
-    candidate count, scored count, best / worst, and the first best / first worst position."""
-    s = pl.col("__s")
-    return (
-        frame.filter(pl.col("completion").is_not_null())
-        .with_columns(effective_score().alias("__s"))
-        .group_by("id", maintain_order=True)
-        .agg(pl.col("source").first(), pl.col("prompt").first(), pl.col("meta").first(),
-             pl.col("completion"), s, pl.col("model"),
-             pl.len().alias("__n"), s.count().alias("__ns"), s.max().alias("__best"),
-             s.min().alias("__worst"),
-             (s == s.max()).fill_null(False).arg_max().alias("__ci"),
-             (s == s.min()).fill_null(False).arg_max().alias("__ri"),
-             pl.int_range(pl.len()).filter(s < s.max()).alias("__lower"))
-    )
-
-
-def build_pairwise(frame: pl.DataFrame, params: PairwiseParams | None = None, seed: int = 0):
-    """chosen = a best-scored candidate; rejected = the worst, or a random strictly lower one.
-    Ties (best == worst) cannot teach a preference and are dropped with a reason (argilla's
-    binarisation rule); so are single-candidate, unscored and low-margin records.
-
-    Decided column-wise in polars (a Python loop over a million records took most of a build);
-    only skipped records and `random_lower` picks go through Python, with the same texts."""
-    p = params or PairwiseParams()
-    step = "build.pairwise"
-    g = _pairwise_groups(frame)
-    if p.rejected == "random_lower":  # seeded per record, so a rerun picks the same pair
-        picks = [random.Random(stable_id(seed, i)).choice(low) if low else 0
-                 for i, low in zip(g["id"].to_list(), g["__lower"].to_list())]
-        g = g.with_columns(pl.Series("__ri", picks, dtype=g["__ri"].dtype))
-    best, s = pl.col("__best"), pl.col("__s")
-    g = g.with_columns(s.list.get(pl.col("__ri")).alias("__rs"))
-    low_score = (best < p.min_chosen_score) if p.min_chosen_score is not None else pl.lit(False)
-    reason = (
-        pl.when(pl.col("__n") < 2).then(pl.lit("single_candidate"))
-        .when(pl.col("__ns") < 2).then(pl.lit("unscored"))
-        .when(best == pl.col("__worst")).then(pl.lit("tie"))
-        .when(low_score).then(pl.lit("low_score"))
-        .when(best - pl.col("__rs") < p.min_margin).then(pl.lit("low_margin"))
-    )
-    g = g.with_columns(reason.alias("__why"))
-    skipped = []
-    for r in g.filter(pl.col("__why").is_not_null()).iter_rows(named=True):
-        c = Candidates(r["id"], r["source"], r["prompt"], r["meta"], r["completion"], r["__s"],
-                       r["model"], [])
-        why, n, ns, b = r["__why"], r["__n"], r["__ns"], r["__best"]
-        detail = {
-            "single_candidate": "needs at least two candidates",
-            "unscored": f"{ns} of {n} candidates have a score",
-            "tie": f"all {ns} scored candidates have score {b}",
-            "low_score": f"best score {b} < min_chosen_score {p.min_chosen_score}",
-        }.get(why) or f"margin {b - r['__rs']:g} < min_margin {p.min_margin:g}"
-        skipped.append(_skip(step, f"build.pairwise.{why}", detail, c))
-    ci, ri = pl.col("__ci"), pl.col("__ri")
-
-    def turn(i: pl.Expr) -> pl.Expr:
-        return pl.concat_list(pl.struct(role=pl.lit("assistant"),
-                                        content=pl.col("completion").list.get(i)))
-
-    pairs = g.filter(pl.col("__why").is_null()).select(
-        "id", "source", "prompt", turn(ci).alias("chosen"), turn(ri).alias("rejected"),
-        best.alias("score_chosen"), pl.col("__rs").alias("score_rejected"),
-        pl.col("model").list.get(ci).alias("chosen_model"),
-        pl.col("model").list.get(ri).alias("rejected_model"), "meta")
-    return pairs.cast(PAIRWISE_SCHEMA), _ledger(skipped)
 
 
 def kto_weights(n_desirable: int, n_undesirable: int) -> tuple[float, float]:
@@ -289,3 +221,4 @@ def build_sft(frame: pl.DataFrame, params: SFTParams | None = None, seed: int = 
             pl.col("messages").list.slice(-1, 1).alias("completion"),
         ).drop("messages")
     return data, _ledger(skipped)
+
