@@ -2,13 +2,23 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Optional
 
-import typer
+# polars allocates through its own jemalloc, which keeps freed pages for ~10 s by default. A
+# big build frees and reallocates GBs in that time (each filter replaces the frame's string
+# views), so the resident size grows with allocator reserve rather than data: hand freed
+# pages back within 250 ms, from a background thread (no change in build time measured;
+# −0.1 to −0.5 GB resident through a 1M-record build). Must be set before polars is imported,
+# which the commands do lazily; a user's own _RJEM_MALLOC_CONF wins.
+os.environ.setdefault("_RJEM_MALLOC_CONF",
+                      "background_thread:true,dirty_decay_ms:250,muzzy_decay_ms:0")
 
-from datatools.cli_errors import UserErrorsGroup
+import typer  # noqa: E402
+
+from datatools.cli_errors import UserErrorsGroup  # noqa: E402
 
 app = typer.Typer(
     cls=UserErrorsGroup,
