@@ -15,7 +15,7 @@ import polars as pl
 
 from datatools.frame import LEDGER_SCHEMA, MESSAGE, effective_score
 from datatools.pairwise import build_pairwise  # noqa: F401  (re-exported: the builders' home)
-from schemas.recipe import PairwiseParams, SFTParams, UnaryParams
+from schemas.recipe import SFTParams, UnaryParams
 
 TURN = pl.List(MESSAGE)
 PAIRWISE_SCHEMA = {

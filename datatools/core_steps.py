@@ -76,7 +76,7 @@ def _same_text_diff_score(frame: pl.DataFrame) -> pl.Series:
     (a collision can only add rows) and few, and the text-keyed window on them alone gives the
     exact answer (a row's whole (id, text) group shares its hash, so it is in the subset).
     """
-    completion, score = pl.col("completion"), effective_score()
+    score = effective_score()
     key = select_in_slices(frame, pl.struct("id", "completion").hash(seed=0).alias("k"))["k"]
     flags = key.is_duplicated() & frame["completion"].is_not_null()
     if not flags.any():

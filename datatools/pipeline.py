@@ -5,7 +5,6 @@ checks, for every step, that rows_in == kept + rejected.
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -15,9 +14,10 @@ import polars as pl
 
 from datatools import __version__
 from datatools.frame import LEDGER_SCHEMA, stable_id, unique_record_ids
-from datatools.outputs import DATASET_KINDS, Ledger, Staging, write_parquet
+from datatools.outputs import DATASET_KINDS, Ledger, Staging
 from datatools.recipe import LoadedRecipe
 from datatools.step import Step, StepContext
+from datatools.step_cache import kept_rows_of, load_step, store_step
 from schemas.errors import Problem, QualityGateError
 
 
@@ -174,7 +174,7 @@ def run_steps(loaded: LoadedRecipe, frame: pl.DataFrame | list[pl.DataFrame], fi
         rows_in, records_in = frame.height, frame["id"].n_unique()
         started = time.perf_counter()
         folder = cache / f"{spec.index:02d}-{spec.name}-{key}" if cache else None
-        loaded_cache = _load_step(folder, frame) if use_cache and folder else None
+        loaded_cache = load_step(folder, frame) if use_cache and folder else None
         cached = loaded_cache is not None
         if cached:
             frame = None
@@ -187,10 +187,10 @@ def run_steps(loaded: LoadedRecipe, frame: pl.DataFrame | list[pl.DataFrame], fi
                                                 if p.location else spec.location, p.message)
                                         for p in err.problems]) from None
             stats = dict(getattr(step, "stats", {}) or {})
-            kept_rows = _kept_rows(step, frame, kept, rejected) if folder else None
+            kept_rows = kept_rows_of(step, frame, kept, rejected) if folder else None
             frame = None  # the input's own arrays are freed before the cache writes, not after
             if folder:
-                _store_step(folder, kept, rejected, stats, kept_rows)
+                store_step(folder, kept, rejected, stats, kept_rows)
         report = StepReport(
             name=spec.name, location=spec.location, rows_in=rows_in, kept=kept.height,
             rejected=rejected.height, by_reason=_by_reason(rejected),
@@ -203,60 +203,6 @@ def run_steps(loaded: LoadedRecipe, frame: pl.DataFrame | list[pl.DataFrame], fi
         frame = kept
         del kept, rejected  # one name per frame: `frame = None` above really frees the input
     return frame, reports, ledger
-
-
-def _kept_rows(step: Step, frame: pl.DataFrame, kept: pl.DataFrame,
-               rejected: pl.DataFrame) -> tuple[pl.Series, list[str]] | None:
-    """For a step that only filters rows and adds columns: which input rows it kept, and the
-    columns it added. None when that cannot be told (then the whole kept frame is cached)."""
-    if not step.filters_rows or frame["candidate_id"].null_count():
-        return None
-    mask = ~frame["candidate_id"].is_in(rejected["candidate_id"].implode())
-    if mask.sum() != kept.height:  # candidate ids not unique: cannot tell rows apart
-        return None
-    produced = step.produced_columns()
-    return mask, [c for c in kept.columns if c in produced or c not in frame.columns]
-
-
-def _store_step(folder: Path, kept: pl.DataFrame, rejected: pl.DataFrame, stats: dict,
-                kept_rows: tuple[pl.Series, list[str]] | None) -> None:
-    """Cache a step's result. A filtering step stores which input rows it kept and the
-    columns it added, not a copy of the frame: at a million records a copy was ~1.5 GB of
-    disk and ~10 s per step; the input is at hand on a rerun anyway (the previous step's
-    output, or the sources, which are always read)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "done").unlink(missing_ok=True)
-    form = {"form": "frame", "columns": kept.columns}
-    if kept_rows is not None:
-        mask, added = kept_rows
-        form.update(form="mask", added=added, rows_in=len(mask))
-        write_parquet(mask.alias("kept").to_frame(), folder / "kept_mask.parquet")
-        write_parquet(kept.select(added), folder / "added.parquet")
-    else:
-        write_parquet(kept, folder / "kept.parquet")  # bounded memory (see outputs)
-    write_parquet(rejected, folder / "rejected.parquet")
-    (folder / "stats.json").write_text(json.dumps(stats, default=str))
-    (folder / "form.json").write_text(json.dumps(form))
-    (folder / "done").touch()  # written last: a killed step is simply redone
-
-
-def _load_step(folder: Path, frame: pl.DataFrame):
-    """(kept, rejected, stats) from a step's cache, or None to run the step."""
-    if not (folder / "done").exists() or not (folder / "form.json").exists():
-        return None
-    form = json.loads((folder / "form.json").read_text())
-    if form["form"] == "mask":
-        if form["rows_in"] != frame.height:
-            return None  # not this input after all: run the step again
-        mask = pl.read_parquet(folder / "kept_mask.parquet")["kept"]
-        added = pl.read_parquet(folder / "added.parquet")
-        base = frame.filter(mask)
-        kept = base.drop([c for c in added.columns if c in base.columns]).hstack(added)
-        kept = kept.select(form["columns"])
-    else:
-        kept = pl.read_parquet(folder / "kept.parquet")
-    rejected = pl.read_parquet(folder / "rejected.parquet")
-    return kept, rejected, json.loads((folder / "stats.json").read_text())
 
 
 def build_datasets(loaded: LoadedRecipe, frame: pl.DataFrame):

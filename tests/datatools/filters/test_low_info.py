@@ -1,5 +1,4 @@
 """low_info: stock phrases (en + zh), distinct tokens, repetition; custom phrase lists."""
-import polars as pl
 
 from datatools.filters.low_info import LowInfo, LowInfoParams
 from datatools.frame import frame_from_rows, rows_from_record
