@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from train.methods import checkpointing_arg
+
 QWEN_05B = dict(hidden_size=896, num_hidden_layers=24, num_attention_heads=14, num_key_value_heads=2,
                 intermediate_size=4864, vocab_size=151936, max_position_embeddings=4096,
                 tie_word_embeddings=True)
@@ -76,7 +78,8 @@ def _run_one(name, ours: bool, shape, tok, pairs, steps, batch_size, max_length,
                 max_length=max_length, report_to="none", save_strategy="no", logging_steps=steps,
                 learning_rate=5e-5, seed=0)
     if not cuda:  # CPU smoke run: STACK.md's CPU flags for both
-        args.update(use_cpu=True, bf16=False, gradient_checkpointing=False, dataloader_pin_memory=False)
+        args.update(use_cpu=True, bf16=False, dataloader_pin_memory=False,
+                    **{checkpointing_arg(): False})
     if ours:
         ds = ds.add_column("length", [len(p["prompt"].split()) + max(len(p["chosen"].split()),
                                                                      len(p["rejected"].split()))

@@ -50,8 +50,17 @@ def common_args(stage, out_dir: Path, cpu: bool, seed: int) -> dict:
         gradient_accumulation_steps=stage_value(stage, "grad_accum"),
         warmup_steps=stage_value(stage, "warmup_ratio"), lr_scheduler_type="cosine",
         max_length=stage_value(stage, "max_length"), logging_steps=10,
-        bf16=cuda, use_cpu=not cuda, gradient_checkpointing=cuda, dataloader_pin_memory=cuda,
+        bf16=cuda, use_cpu=not cuda, dataloader_pin_memory=cuda, **{checkpointing_arg(): cuda},
     )
+
+
+def checkpointing_arg() -> str:
+    """transformers 5 renamed `gradient_checkpointing` to `activation_checkpointing` (the old
+    name warns and goes in v6); older versions only know the old one."""
+    from transformers import TrainingArguments
+
+    new = "activation_checkpointing"
+    return new if new in TrainingArguments.__dataclass_fields__ else "gradient_checkpointing"
 
 
 def _peft(model, stage):
