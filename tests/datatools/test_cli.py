@@ -94,3 +94,16 @@ def test_inspect_and_convert(tmp_path):
     assert result.exit_code == 0, result.output
     first = json.loads(out.read_text().splitlines()[0])
     assert {"prompt", "chosen", "rejected"} <= set(first)
+
+
+def test_cli_sets_allocator_decay_before_polars_loads():
+    """The jemalloc setting only works if it is in the environment before polars is imported:
+    importing the CLI must not import polars (commands import it lazily)."""
+    import subprocess
+    import sys
+
+    code = ("import os, sys; os.environ.pop('_RJEM_MALLOC_CONF', None); import datatools.cli; "
+            "print('polars' in sys.modules, os.environ['_RJEM_MALLOC_CONF'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded, conf = out.stdout.split()
+    assert loaded == "False" and "dirty_decay_ms:250" in conf
