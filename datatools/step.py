@@ -105,6 +105,12 @@ def partition(
 SLICE_ROWS = 50_000
 
 
+def slice_rows() -> int:
+    """Rows per slice for steps that loop over slices themselves (SLICE_ROWS, read at call
+    time so tests can shrink it)."""
+    return SLICE_ROWS
+
+
 def select_in_slices(frame: pl.DataFrame, *exprs: pl.Expr, rows: int | None = None) -> pl.DataFrame:
     """`frame.select(*exprs)` evaluated slice by slice, for row-wise expressions only (no
     windows or aggregations: those need the whole column). Same result, bounded memory."""
