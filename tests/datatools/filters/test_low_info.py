@@ -49,3 +49,27 @@ def test_prompt_only_rows_untouched():
     rows = rows_from_record("p", "t", [{"role": "user", "content": "q"}], [])
     kept, rej = LowInfo(LowInfoParams())(frame_from_rows(rows))
     assert kept.height == 1 and rej.height == 0
+
+
+def test_text_counts_match_counting_the_token_lists():
+    """The hashed counts equal plain set counts on the token lists (boundaries between replies
+    included: a 3-gram never spans two replies)."""
+    import math
+    import random
+
+    import polars as pl
+
+    from datatools.filters.low_info import TOKEN_RE, text_counts
+
+    rng = random.Random(1)
+    words = ["a", "b", "c", "好", "的", "x_y", "Été", "a"]
+    texts = [" ".join(rng.choice(words) for _ in range(rng.randint(0, 9))) for _ in range(400)]
+    texts += ["", "OK.", "a b a b a b", "好的好的"]
+    got = text_counts(pl.Series(texts), ["ok"])
+    tokens = pl.Series(texts).str.to_lowercase().str.extract_all(TOKEN_RE).to_list()
+    for row, toks in zip(got.iter_rows(named=True), tokens):
+        tri = [tuple(toks[j:j + 3]) for j in range(len(toks) - 2)]
+        assert row["n"] == len(toks) and row["d"] == len(set(toks))
+        expected = 1 - len(set(tri)) / len(tri) if tri else math.nan
+        assert (math.isnan(row["rep"]) and math.isnan(expected)) or row["rep"] == expected
+    assert got["phrase"].to_list()[-3:] == [True, False, False]
