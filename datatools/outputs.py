@@ -29,11 +29,16 @@ def write_parquet(frame: pl.DataFrame, path: Path, rows: int = WRITE_ROWS) -> No
     written before the next one, so the writer holds about one row group (+0.2 GB).
     Same schema and values on read (polars, pyarrow, datasets); zstd as before.
     """
+    write_slices(frame.iter_slices(rows), frame.head(0), path, rows)
+
+
+def write_slices(slices, empty: pl.DataFrame, path: Path, rows: int = WRITE_ROWS) -> None:
+    """Frames of `empty`'s schema, each written as row groups before the next is made."""
     import pyarrow.parquet as pq
 
     compact = pl.all().gather(pl.int_range(pl.len()))  # a slice's own arrays, not the column's
-    with pq.ParquetWriter(path, frame.head(0).to_arrow().schema, compression="zstd") as writer:
-        for part in frame.iter_slices(rows):
+    with pq.ParquetWriter(path, empty.to_arrow().schema, compression="zstd") as writer:
+        for part in slices:
             writer.write_table(part.select(compact).to_arrow(), row_group_size=rows)
 
 
@@ -81,18 +86,14 @@ class Ledger:
 
     def counts(self, column: str) -> dict[str, int]:
         """{value: rows} of `step` or `reason`, most frequent first."""
-        tables = [
-            pl.DataFrame({"value": [step], "len": [part.height]}, schema_overrides={"len": pl.Int64})
-            if step is not None and column == "step"
-            else part.group_by(column).len().select(pl.col(column).alias("value"),
-                                                    pl.col("len").cast(pl.Int64))
-            for step, part in self.parts
-        ]
-        if not tables:
-            return {}
-        total = (pl.concat(tables).group_by("value").agg(pl.col("len").sum())
-                 .sort(["len", "value"], descending=[True, False]))
-        return dict(total.iter_rows())
+        totals: dict[str, int] = {}
+        for step, part in self.parts:
+            if step is not None and column == "step":  # a step's rejects all carry its name
+                totals[step] = totals.get(step, 0) + part.height
+                continue
+            for value, n in part.group_by(column).len().iter_rows():
+                totals[value] = totals.get(value, 0) + n
+        return dict(sorted(totals.items(), key=lambda kv: (-kv[1], kv[0])))
 
     def _slices(self, rows: int = WRITE_ROWS):
         for step, part in self.parts:
@@ -106,13 +107,7 @@ class Ledger:
         return pl.concat(parts) if parts else pl.DataFrame(schema=LEDGER_SCHEMA)
 
     def write(self, path: Path) -> None:
-        import pyarrow.parquet as pq
-
-        compact = pl.all().gather(pl.int_range(pl.len()))
-        schema = pl.DataFrame(schema=LEDGER_SCHEMA).to_arrow().schema
-        with pq.ParquetWriter(path, schema, compression="zstd") as writer:
-            for piece in self._slices():
-                writer.write_table(piece.select(compact).to_arrow(), row_group_size=WRITE_ROWS)
+        write_slices(self._slices(), pl.DataFrame(schema=LEDGER_SCHEMA), path)
 
 
 class Staging:

@@ -101,14 +101,9 @@ def partition(
 
 # Rows per slice when a step evaluates row-wise text expressions: a million-record frame holds
 # gigabytes of text, and an expression over the whole column (join the prompt turns, lowercase,
-# strip) makes a full-size copy at every stage; a slice's copies are a few MB.
+# strip) makes a full-size copy at every stage; a slice's copies are a few MB. Read at call
+# time (not bound as a default argument), so tests can shrink it.
 SLICE_ROWS = 50_000
-
-
-def slice_rows() -> int:
-    """Rows per slice for steps that loop over slices themselves (SLICE_ROWS, read at call
-    time so tests can shrink it)."""
-    return SLICE_ROWS
 
 
 def select_in_slices(frame: pl.DataFrame, *exprs: pl.Expr, rows: int | None = None) -> pl.DataFrame:
