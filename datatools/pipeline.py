@@ -153,13 +153,14 @@ def _gate(loaded: LoadedRecipe, report: StepReport) -> None:
 
 
 def run_steps(loaded: LoadedRecipe, frame: pl.DataFrame | list[pl.DataFrame], fingerprint: str,
-              ctx: StepContext, use_cache: bool = True):
+              ctx: StepContext, use_cache: bool = True, ledger: Ledger | None = None):
     """Run every step in order; reuse a step's cached output when its key is unchanged.
 
     A step's key chains the previous key with its name, params and cache token, so changing
     one step's params reruns from that step on and nothing before it. Pass the frame inside a
     one-item list to hand over the only reference: each step's input is then freed as soon as
-    the step is done (at a million records a frame is gigabytes).
+    the step is done (at a million records a frame is gigabytes). Rejected rows are added to
+    `ledger` (a new one when none is given), which is returned.
     """
     if isinstance(frame, list):
         frame = frame.pop()
@@ -167,7 +168,7 @@ def run_steps(loaded: LoadedRecipe, frame: pl.DataFrame | list[pl.DataFrame], fi
 
     cache = ctx.cache_dir / "steps" if ctx.cache_dir else None
     key = fingerprint
-    reports, ledger = [], Ledger()
+    reports, ledger = [], ledger if ledger is not None else Ledger()
     for spec in loaded.steps:
         step = STEPS[spec.name](spec.params, ctx)
         key = stable_id(key, spec.name, spec.params.model_dump(mode="json"), step.cache_token())
@@ -248,14 +249,13 @@ def run_build(loaded: LoadedRecipe, out_dir: Path | None = None, limit: int | No
     rows_read = frame.height
     handover = [frame]
     del frame  # run_steps holds the only reference from here on
-    frame, step_reports, step_ledger = run_steps(loaded, handover, fingerprint, ctx, use_cache)
+    ledger = Ledger()  # in build order: reading, the steps, the builders
+    ledger.add_rows(read_ledger)
+    frame, step_reports, ledger = run_steps(loaded, handover, fingerprint, ctx, use_cache, ledger)
     if frame.height < loaded.recipe.gates.min_rows:
         raise QualityGateError(Problem("gates.min_rows", f"only {frame.height} rows left after "
                                        f"the steps, below {loaded.recipe.gates.min_rows}"))
     datasets, build_ledgers, metadata = build_datasets(loaded, frame)
-    ledger = Ledger()  # in build order: reading, the steps, the builders
-    ledger.add_rows(read_ledger)
-    ledger.parts += step_ledger.parts
     for rows in build_ledgers:
         ledger.add_rows(rows)
     report = {

@@ -17,7 +17,7 @@ from datatools.step import Step
 
 
 def kept_rows_of(step: Step, frame: pl.DataFrame, kept: pl.DataFrame,
-               rejected: pl.DataFrame) -> tuple[pl.Series, list[str]] | None:
+                 rejected: pl.DataFrame) -> tuple[pl.Series, list[str]] | None:
     """For a step that only filters rows and adds columns: which input rows it kept, and the
     columns it added. None when that cannot be told (then the whole kept frame is cached)."""
     if not step.filters_rows or frame["candidate_id"].null_count():
@@ -30,7 +30,7 @@ def kept_rows_of(step: Step, frame: pl.DataFrame, kept: pl.DataFrame,
 
 
 def store_step(folder: Path, kept: pl.DataFrame, rejected: pl.DataFrame, stats: dict,
-                kept_rows: tuple[pl.Series, list[str]] | None) -> None:
+               kept_rows: tuple[pl.Series, list[str]] | None) -> None:
     """Cache a step's result. A filtering step stores which input rows it kept and the
     columns it added, not a copy of the frame: at a million records a copy was ~1.5 GB of
     disk and ~10 s per step; the input is at hand on a rerun anyway (the previous step's

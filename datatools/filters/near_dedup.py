@@ -75,7 +75,7 @@ def near_duplicates(texts: pl.Series | Iterable[pl.Series], rank: np.ndarray,
     return Clusters(rep=rep, jaccard=jac, is_rep=is_rep)
 
 
-def keep_rank(docs: pl.DataFrame, keep: str, text: pl.Expr | None = None) -> np.ndarray:
+def keep_rank(docs: pl.DataFrame, keep: str, text: pl.Expr) -> np.ndarray:
     """0..n-1 preference (first appearance breaks ties) from `text` (for longest) or the
     column __score (for highest_score)."""
     n = docs.height
@@ -83,7 +83,6 @@ def keep_rank(docs: pl.DataFrame, keep: str, text: pl.Expr | None = None) -> np.
     if keep == "first":
         return pos
     if keep == "longest":
-        text = pl.col("__text") if text is None else text
         lengths = select_in_slices(docs, text.str.len_chars().alias("n"))["n"]
         primary = -lengths.to_numpy().astype(np.int64)
     else:
@@ -116,9 +115,10 @@ class NearDedup(Step):
         if record_level:
             # record-level fields come from the prompt alone: the text is built once per record
             # from its first row (a group_by aggregating the prompt lists cost +0.5 GB at 1M)
-            score = effective_score().max().over("id") if p.keep == "highest_score" else None
-            docs = frame.select("id", "prompt", (score if score is not None else pl.lit(None))
-                                .alias("__score")).filter(pl.col("id").is_first_distinct())
+            score = (effective_score().max().over("id") if p.keep == "highest_score"
+                     else pl.lit(None))
+            docs = frame.select("id", "prompt", score.alias("__score")).filter(
+                pl.col("id").is_first_distinct())
         else:
             docs = frame.select("candidate_id", *sorted({field_column(f) for f in p.fields}),
                                 effective_score().alias("__score"))

@@ -94,11 +94,6 @@ def _scores(candidates) -> str:
             f'<div class="grid">{"".join(cards)}</div>')
 
 
-def _file(folder: Path, *parts: str) -> Path | None:
-    path = Path(folder).joinpath(*parts)
-    return path if path.is_file() else None
-
-
 def _length_bias(pairs) -> str:
     lb = data.length_bias(pairs)
     if lb is None:
@@ -166,7 +161,7 @@ def report_html_text(folder: Path, report: dict | None = None, pairs=None) -> st
         _section("Score distributions", "scores", _scores(candidates)),
         _section("Length bias (pairwise)", "length",
                  _length_bias(pairs if pairs is not None
-                              else _file(folder, "pairwise", "train.parquet"))),
+                              else data.scan(folder, "pairwise", "train.parquet"))),
         _section("KTO label balance (unary)", "balance", _balance(folder, report)),
         _section("Near-duplicate clusters", "near-dups",
                  _near_dups(data.read_near_dups(folder))),
