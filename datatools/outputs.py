@@ -101,11 +101,6 @@ class Ledger:
                 yield (to_ledger(piece, step) if step is not None else piece).select(
                     [pl.col(k).cast(t) for k, t in LEDGER_SCHEMA.items()])
 
-    def frame(self) -> pl.DataFrame:
-        """All of it as one LEDGER_SCHEMA frame (small builds, tests)."""
-        parts = list(self._slices())
-        return pl.concat(parts) if parts else pl.DataFrame(schema=LEDGER_SCHEMA)
-
     def write(self, path: Path) -> None:
         write_slices(self._slices(), pl.DataFrame(schema=LEDGER_SCHEMA), path)
 

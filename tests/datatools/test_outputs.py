@@ -36,7 +36,7 @@ def test_ledger_counts_and_written_rows(tmp_path):
     written = pl.read_parquet(path)
     expected = pl.concat([read_rows, to_ledger(rejected, "length")])
     assert written.schema == pl.Schema(LEDGER_SCHEMA)
-    assert written.equals(expected) and ledger.frame().equals(expected)
+    assert written.equals(expected)
     record = json.loads(written["record"][1])  # the whole rejected row, nothing lost
     assert record["completion"] == "a1" and record["prompt"][0]["content"] == "q1"
 

@@ -11,7 +11,7 @@ import xxhash
 
 from datatools.generate.backend import Conversation, Sampling
 from datatools.generate.backends import BackendSpec
-from datatools.generate.backends.identity import adapter_identity, model_identity
+from datatools.generate.backends.identity import local_identity
 
 
 class TransformersBackend:
@@ -24,11 +24,7 @@ class TransformersBackend:
 
     def identity(self) -> dict[str, Any]:
         if self._identity is None:
-            self._identity = {
-                "backend": "transformers",
-                **model_identity(self.spec.model, self.spec.revision),
-                "adapter": adapter_identity(self.spec.adapter),
-            }
+            self._identity = local_identity("transformers", self.spec)
         return self._identity
 
     # ---- loading ---------------------------------------------------------------------------

@@ -90,3 +90,10 @@ def adapter_identity(adapter: str | None) -> dict[str, Any] | None:
     if not folder.is_dir():
         return {"adapter": adapter}
     return {"adapter": str(folder.resolve()), "weights": _weights_fingerprint(folder)}
+
+
+def local_identity(backend: str, spec) -> dict[str, Any]:
+    """Identity of a backend that loads the weights itself (vllm, transformers): the resolved
+    model, its chat template and the adapter, as `spec` (a PolicySpec) names them."""
+    return {"backend": backend, **model_identity(spec.model, spec.revision),
+            "adapter": adapter_identity(spec.adapter)}

@@ -14,7 +14,7 @@ from typing import Any
 
 from datatools.generate.backend import Conversation, Sampling
 from datatools.generate.backends import BackendSpec
-from datatools.generate.backends.identity import adapter_identity, model_identity
+from datatools.generate.backends.identity import local_identity
 
 
 def import_vllm():
@@ -40,11 +40,7 @@ class VLLMBackend:
 
     def identity(self) -> dict[str, Any]:
         if self._identity is None:
-            self._identity = {
-                "backend": "vllm",
-                **model_identity(self.spec.model, self.spec.revision),
-                "adapter": adapter_identity(self.spec.adapter),
-            }
+            self._identity = local_identity("vllm", self.spec)
         return self._identity
 
     @property
