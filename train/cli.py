@@ -87,8 +87,8 @@ def train(
         line = f"stage {s['stage']} {s['method']}: adapter {s['adapter']}"
         if ev:
             line += (f" · held-out accuracy {ev['base']['accuracy']:.2f} → "
-                     f"{ev['trained']['accuracy']:.2f}, mean margin {ev['trained']['mean_margin']:.3f}"
-                     f", {ev['n_flagged']} flagged")
+                     f"{ev['trained']['accuracy']:.2f} on {ev['n_pairs']} pairs, mean margin "
+                     f"{ev['trained']['mean_margin']:.3g}, {ev['n_flagged']} flagged")
         typer.echo(line)
     return report
 
