@@ -36,6 +36,9 @@ def build(
     dry_run: bool = typer.Option(False, "--dry-run", help="check the recipe and sources, run nothing"),
     no_cache: bool = typer.Option(False, "--no-cache", help="recompute every step"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars or summary"),
+    executor: Optional[str] = typer.Option(
+        None, "--executor", help="local | ray: where the steps run (overrides the recipe's "
+        "executor.kind)"),
 ):
     """Run a recipe: read, clean, generate, judge, and write the datasets + ledger + report."""
     from datatools.recipe import load_recipe
@@ -50,7 +53,10 @@ def build(
         return
     from datatools.pipeline import run_build
 
-    result = run_build(loaded, out_dir=out, limit=limit, quiet=quiet, use_cache=not no_cache)
+    if executor is not None and executor not in ("local", "ray"):
+        raise typer.BadParameter(f"{executor!r}: choose local or ray", param_hint="--executor")
+    result = run_build(loaded, out_dir=out, limit=limit, quiet=quiet, use_cache=not no_cache,
+                       executor=executor)
     if not quiet:
         print_summary(result.report)
 

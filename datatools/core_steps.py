@@ -25,6 +25,7 @@ class Validate(Step):
     turn, chosen identical to rejected, non-finite scores."""
 
     name = "validate"
+    scope = "record"  # same-text check within a record
     filters_rows = True
     Params = ValidateParams
     requires = ("prompt", "completion", "score", "label")
@@ -101,13 +102,20 @@ class ExactDedup(Step):
     occurrence is kept and named in each duplicate's detail."""
 
     name = "exact_dedup"
+    scope = "global"  # first occurrence over the dataset
     filters_rows = True
     Params = ExactDedupParams
 
     def required_columns(self) -> set[str]:
         return {field_column(f) for f in self.params.fields}
 
-    def __call__(self, frame: pl.DataFrame):
+    @property
+    def keep_column(self) -> str:
+        """Prompt-only fields compare whole records (by id); otherwise single rows."""
+        return "id" if set(self.params.fields) <= RECORD_LEVEL_FIELDS else "candidate_id"
+
+    def with_keys(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """The frame plus `__key`: a 64-bit hash of the (normalised) fields, row by row."""
         parts = []
         for f in self.params.fields:
             text = field_text(f)
@@ -115,12 +123,13 @@ class ExactDedup(Step):
                 text = text.str.to_lowercase().str.replace_all(r"\s+", " ").str.strip_chars()
             parts.append(text)
         key = pl.concat_str(parts, separator="\x1f").hash(seed=0)
-        record_level = set(self.params.fields) <= RECORD_LEVEL_FIELDS
         # the normalised texts exist a slice at a time; only their 64-bit hashes are kept
-        f = frame.with_columns(select_in_slices(frame, key.alias("__key"))["__key"])
-        # the first row of each key (rows are in order of appearance) is the one kept
-        name, what = ("id", " as record ") if record_level else ("candidate_id", " as ")
-        f = f.with_columns(pl.col(name).first().over("__key").alias("__first"))
+        return frame.with_columns(select_in_slices(frame, key.alias("__key"))["__key"])
+
+    def split(self, f: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """(kept, rejected) of a keyed frame whose `__first` names each key's first occurrence."""
+        name = self.keep_column
+        what = " as record " if name == "id" else " as "
         is_dup = pl.col(name) != pl.col("__first")
         detail = (pl.lit("same ") + pl.lit("/".join(self.params.fields)) + pl.lit(what)
                   + pl.col("__first"))
@@ -128,6 +137,12 @@ class ExactDedup(Step):
             f, pl.when(is_dup).then(pl.lit("exact_dedup.duplicate")), detail, row_wise=True
         )
         return kept.drop("__key", "__first"), rejected.drop("__key", "__first")
+
+    def __call__(self, frame: pl.DataFrame):
+        f = self.with_keys(frame)
+        # the first row of each key (rows are in order of appearance) is the one kept
+        return self.split(f.with_columns(
+            pl.col(self.keep_column).first().over("__key").alias("__first")))
 
 
 CORE_STEPS: dict[str, type[Step]] = {"validate": Validate, "exact_dedup": ExactDedup}

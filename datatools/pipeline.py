@@ -236,7 +236,8 @@ def build_datasets(loaded: LoadedRecipe, frame: pl.DataFrame):
 
 def run_build(loaded: LoadedRecipe, out_dir: Path | None = None, limit: int | None = None,
               quiet: bool = False, use_cache: bool = True,
-              backends: dict[str, Any] | None = None) -> BuildResult:
+              backends: dict[str, Any] | None = None, executor: str | None = None) -> BuildResult:
+    """`executor` (local | ray) overrides the recipe's `executor.kind`."""
     started = time.perf_counter()
     out_dir = (Path(out_dir) if out_dir else loaded.out_dir).resolve()
     if loaded.recipe.outputs.push is not None:  # no token: fail now, not after hours of work
@@ -251,7 +252,10 @@ def run_build(loaded: LoadedRecipe, out_dir: Path | None = None, limit: int | No
     del frame  # run_steps holds the only reference from here on
     ledger = Ledger()  # in build order: reading, the steps, the builders
     ledger.add_rows(read_ledger)
-    frame, step_reports, ledger = run_steps(loaded, handover, fingerprint, ctx, use_cache, ledger)
+    from datatools.executors import steps_runner
+
+    runner = steps_runner(executor or loaded.recipe.executor.kind)
+    frame, step_reports, ledger = runner(loaded, handover, fingerprint, ctx, use_cache, ledger)
     if frame.height < loaded.recipe.gates.min_rows:
         raise QualityGateError(Problem("gates.min_rows", f"only {frame.height} rows left after "
                                        f"the steps, below {loaded.recipe.gates.min_rows}"))

@@ -9,12 +9,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict
 
 from datatools.frame import REJECT_COLUMNS
+
+
+# What a step must see at once, so an executor knows how it may split the work:
+#   row    — each row on its own (any block of rows will do);
+#   record — all rows of one record id together (blocks grouped by id);
+#   global — the whole dataset (dedup, builders): an executor runs it through its own plan.
+Scope = Literal["row", "record", "global"]
+SCOPES: tuple[str, ...] = ("row", "record", "global")
 
 
 class NoParams(BaseModel):
@@ -46,6 +54,7 @@ class Step:
     Params: ClassVar[type[BaseModel]] = NoParams
     requires: ClassVar[tuple[str, ...]] = ("prompt",)
     produces: ClassVar[tuple[str, ...]] = ()
+    scope: ClassVar[Scope]  # every step declares it (tests check the registry)
     # False for steps that add rows (generate): then the pipeline checks that every input
     # record is accounted for instead of rows_in == kept + rejected.
     row_preserving: ClassVar[bool] = True

@@ -102,6 +102,25 @@ class Gates(Strict):
     min_rows: int = Field(0, ge=0, description="fail if the final frame has fewer rows")
 
 
+class ExecutorSpec(Strict):
+    """Where the steps run: `local` (in this process, in memory) or `ray` (Ray Data blocks)."""
+
+    kind: Literal["local", "ray"] = "local"
+    address: str = Field(
+        "local", description="ray: `local` starts a Ray instance in this process; `auto` joins "
+        "the cluster `ray start` made on this machine; or `ray://HOST:PORT`")
+    num_cpus: int | None = Field(
+        None, ge=1, description="ray with address local: CPUs the local instance may use "
+        "(default: all)")
+    block_rows: int = Field(
+        50_000, ge=1, description="ray: rows per block (a block holds whole records)")
+    partitions: int | None = Field(
+        None, ge=1, description="ray: hash partitions of the dedup shuffles (default: the "
+        "cluster's CPUs)")
+    temp_dir: str | None = Field(
+        None, description="ray with address local: Ray's session folder (spilled objects too)")
+
+
 class Recipe(Strict):
     name: str = Field(..., min_length=1)
     seed: int = 0
@@ -111,4 +130,5 @@ class Recipe(Strict):
     )
     outputs: Outputs
     gates: Gates = Field(default_factory=Gates)
+    executor: ExecutorSpec = Field(default_factory=ExecutorSpec)
     train: TrainSection | None = Field(None, description="LoRA training on what was built")

@@ -68,6 +68,7 @@ class Decontaminate(Step):
     names the eval file, item id, a snippet, and the overlap."""
 
     name = "decontaminate"
+    scope = "global"  # one benchmark index for the whole dataset
     filters_rows = True
     Params = DecontaminateParams
 

@@ -64,6 +64,7 @@ class Length(Step):
     length.<prompt|completion>_<chars|words|tokens>, length.ratio."""
 
     name = "length"
+    scope = "record"  # chosen/rejected length ratio
     filters_rows = True
     Params = LengthParams
     requires = ("prompt", "completion", "score", "label")

@@ -96,6 +96,7 @@ class LowInfo(Step):
     Reason: low_info.<field>; the detail names the rule and the numbers."""
 
     name = "low_info"
+    scope = "row"
     filters_rows = True
     Params = LowInfoParams
     requires = ("completion",)

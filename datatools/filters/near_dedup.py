@@ -50,11 +50,19 @@ def near_duplicates(texts: pl.Series | Iterable[pl.Series], rank: np.ndarray,
                     p: NearDedupParams) -> Clusters:
     """The whole algorithm on a list of texts (or a stream of Series slices of it, so the
     texts need not all be in memory at once); `rank` orders the keep preference (0 = best)."""
+    hashes, offsets, docs, keys = band_keys_of(texts, p)
+    pairs = lsh.pairs_from_keys(keys, docs)
+    del keys
+    return resolve_pairs(pairs, hashes, offsets, rank, p)
+
+
+def band_keys_of(texts: pl.Series | Iterable[pl.Series], p: NearDedupParams):
+    """(shingle hashes, offsets, docs, keys): the texts' hashed shingles, the documents that
+    have any (texts with no tokens are never duplicates) and their (bands, len(docs)) LSH keys."""
     parts = [texts] if isinstance(texts, pl.Series) else texts
     hashes, offsets = minhash.shingle_hashes_of_parts(parts, p.shingle, p.ngram)
-    n = len(offsets) - 1
     bands, rows = lsh.choose_bands(p.threshold, p.num_perm, p.max_miss)
-    docs = np.flatnonzero(np.diff(offsets) > 0)  # texts with no tokens are never duplicates
+    docs = np.flatnonzero(np.diff(offsets) > 0)
     # Signatures exist a chunk of documents at a time: only their band keys are kept
     # (bands × 8 bytes per document instead of num_perm × 4: 168 MB, not 512 MB, at 1M) ...
     keys = np.empty((bands, len(docs)), dtype=np.uint64)
@@ -62,8 +70,13 @@ def near_duplicates(texts: pl.Series | Iterable[pl.Series], rank: np.ndarray,
         part = docs[lo:lo + SIGNATURE_CHUNK]
         sig = minhash.signatures_of(hashes, offsets, part, p.num_perm, p.seed)
         keys[:, lo:lo + len(part)] = lsh.band_keys(sig, bands, rows)
-    pairs = lsh.pairs_from_keys(keys, docs)
-    del keys
+    return hashes, offsets, docs, keys
+
+
+def resolve_pairs(pairs: np.ndarray, hashes: np.ndarray, offsets: np.ndarray,
+                  rank: np.ndarray, p: NearDedupParams) -> Clusters:
+    """Candidate pairs → verified pairs → clusters, over documents indexed like `offsets`."""
+    n = len(offsets) - 1
     # ... and are computed again for the few documents in candidate pairs, to verify them
     in_pairs = np.unique(pairs)
     sig = minhash.signatures_of(hashes, offsets, in_pairs, p.num_perm, p.seed)
@@ -100,6 +113,7 @@ class NearDedup(Step):
     (the cluster id) and the estimated Jaccard to it."""
 
     name = "near_dedup"
+    scope = "global"  # clusters over the dataset
     filters_rows = True
     Params = NearDedupParams
     produces = ("near_dedup_cluster",)
@@ -107,38 +121,52 @@ class NearDedup(Step):
     def required_columns(self) -> set[str]:
         return {field_column(f) for f in self.params.fields}
 
-    def __call__(self, frame: pl.DataFrame):
+    @property
+    def record_level(self) -> bool:
+        return set(self.params.fields) <= RECORD_LEVEL_FIELDS
+
+    @property
+    def key(self) -> str:
+        return "id" if self.record_level else "candidate_id"
+
+    def text(self) -> pl.Expr:
+        return pl.concat_str([field_text(f) for f in self.params.fields], separator="\n")
+
+    def docs_of(self, frame: pl.DataFrame, extra: tuple[str, ...] = ()) -> pl.DataFrame:
+        """One row per compared text: per record (its first row) or per candidate, with the
+        columns the text is made of, `__score` for keep=highest_score, and `extra` columns."""
         p = self.params
-        record_level = set(p.fields) <= RECORD_LEVEL_FIELDS
-        key = "id" if record_level else "candidate_id"
-        text = pl.concat_str([field_text(f) for f in p.fields], separator="\n")
-        if record_level:
+        if self.record_level:
             # record-level fields come from the prompt alone: the text is built once per record
             # from its first row (a group_by aggregating the prompt lists cost +0.5 GB at 1M)
             score = (effective_score().max().over("id") if p.keep == "highest_score"
                      else pl.lit(None))
-            docs = frame.select("id", "prompt", score.alias("__score")).filter(
+            return frame.select("id", "prompt", score.alias("__score"), *extra).filter(
                 pl.col("id").is_first_distinct())
-        else:
-            docs = frame.select("candidate_id", *sorted({field_column(f) for f in p.fields}),
-                                effective_score().alias("__score"))
-        rank = keep_rank(docs, p.keep, text)
-        with self.ctx.progress(None, f"near_dedup ({docs.height} texts)"):
-            # the texts are made and hashed a slice at a time (GBs of copies at 1M records)
-            cl = near_duplicates(text_slices(docs, text), rank, p)
-        ids = docs[key]
+        return frame.select("candidate_id", *sorted({field_column(f) for f in p.fields}),
+                            effective_score().alias("__score"), *extra)
+
+    def cluster_info(self, docs: pl.DataFrame, cl: Clusters) -> pl.DataFrame:
+        """Per document of `docs`: its cluster (null when in none), the kept member that
+        replaces it and the estimated Jaccard to that member (null when kept)."""
+        ids = docs[self.key]
         dropped = pl.Series(cl.rep >= 0)
         rep_id = pl.select(pl.when(dropped).then(ids.gather(np.maximum(cl.rep, 0))))[:, 0]
-        info = pl.DataFrame({
-            key: ids,
+        return pl.DataFrame({
+            self.key: ids,
             "near_dedup_cluster": pl.select(
                 pl.when(pl.Series(cl.is_rep)).then(ids).otherwise(rep_id))[:, 0],
             "__rep": rep_id,
             "__jac": pl.Series(cl.jaccard, dtype=pl.Float64, nan_to_null=True),
-        })
+        }, schema={self.key: pl.String, "near_dedup_cluster": pl.String, "__rep": pl.String,
+                   "__jac": pl.Float64})
+
+    def split(self, frame: pl.DataFrame, info: pl.DataFrame):
+        """(kept, rejected): rows whose document `info` gives a replacing member are dropped."""
+        p = self.params
         f = frame.drop("near_dedup_cluster", strict=False).join(
-            info, on=key, how="left", maintain_order="left")
-        what = "record" if record_level else "candidate"
+            info, on=self.key, how="left", maintain_order="left")
+        what = "record" if self.record_level else "candidate"
         detail = pl.format(
             "near-duplicate of {} {} by {} (cluster {}, estimated Jaccard {} ≥ {})",
             pl.lit(what), pl.col("__rep"), pl.lit("/".join(p.fields)), pl.col("__rep"),
@@ -147,3 +175,12 @@ class NearDedup(Step):
         kept, rejected = partition(f, reason, detail, row_wise=True)
         drop = ["__rep", "__jac"]
         return kept.drop(drop), rejected.drop(drop)
+
+    def __call__(self, frame: pl.DataFrame):
+        docs = self.docs_of(frame)
+        text = self.text()
+        rank = keep_rank(docs, self.params.keep, text)
+        with self.ctx.progress(None, f"near_dedup ({docs.height} texts)"):
+            # the texts are made and hashed a slice at a time (GBs of copies at 1M records)
+            cl = near_duplicates(text_slices(docs, text), rank, self.params)
+        return self.split(frame, self.cluster_info(docs, cl))

@@ -78,6 +78,7 @@ class Toxicity(Step):
     toxicity.rejected.<label>, toxicity.completion.<label>."""
 
     name = "toxicity"
+    scope = "record"  # per-record policy
     filters_rows = True
     Params = ToxicityParams
     requires = ("prompt", "completion", "score", "label")

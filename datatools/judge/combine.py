@@ -50,6 +50,7 @@ class CombineScores(Step):
     """Combine judge_* columns into `score` by a weighted mean (after normalising)."""
 
     name = "combine_scores"
+    scope = "global"  # normalised over the whole frame
     Params = CombineParams
     requires = ()
 

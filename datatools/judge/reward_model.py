@@ -44,6 +44,7 @@ class RewardModel(Step):
     """Score candidates with a sequence-classification reward model (transformers, batched)."""
 
     name = "reward_model"
+    scope = "row"
     Params = RewardModelParams
     requires = ("prompt", "completion")
 

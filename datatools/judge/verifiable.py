@@ -53,6 +53,7 @@ class Verifiable(Step):
     """Rule-based rewards: math final answers (####, \\boxed{}) and instruction constraints."""
 
     name = "verifiable"
+    scope = "row"
     Params = VerifiableParams
 
     @property
