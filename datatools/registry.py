@@ -13,9 +13,10 @@ def _collect() -> dict[str, type[Step]]:
     from datatools.filters import FILTER_STEPS
     from datatools.generate import GENERATE_STEPS
     from datatools.judge import JUDGE_STEPS
+    from datatools.labels import LABEL_STEPS
 
     steps: dict[str, type[Step]] = {}
-    for group in (CORE_STEPS, FILTER_STEPS, GENERATE_STEPS, JUDGE_STEPS):
+    for group in (CORE_STEPS, FILTER_STEPS, GENERATE_STEPS, JUDGE_STEPS, LABEL_STEPS):
         for name, cls in group.items():
             assert name not in steps, f"step name {name!r} registered twice"
             steps[name] = cls
