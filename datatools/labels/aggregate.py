@@ -74,6 +74,7 @@ class AggregateLabels(Step):
 
     name = "aggregate_labels"
     Params = AggregateLabelsParams
+    scope = "global"  # one answer's labels may sit in any record of any source
     requires = ("prompt", "completion")
 
     def required_columns(self) -> set[str]:
