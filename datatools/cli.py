@@ -39,6 +39,8 @@ def build(
     executor: Optional[str] = typer.Option(
         None, "--executor", help="local | ray: where the steps run (overrides the recipe's "
         "executor.kind)"),
+    force: bool = typer.Option(False, "--force", help="build into a non-empty folder no build "
+                               "wrote (it is moved aside into the build store, not deleted)"),
 ):
     """Run a recipe: read, clean, generate, judge, and write the datasets + ledger + report."""
     from datatools.recipe import load_recipe
@@ -56,7 +58,7 @@ def build(
     if executor is not None and executor not in ("local", "ray"):
         raise typer.BadParameter(f"{executor!r}: choose local or ray", param_hint="--executor")
     result = run_build(loaded, out_dir=out, limit=limit, quiet=quiet, use_cache=not no_cache,
-                       executor=executor)
+                       executor=executor, force=force)
     if not quiet:
         print_summary(result.report)
 

@@ -1,13 +1,9 @@
-"""Writing a build's results: datasets, ledger, report — staged, then moved into place.
-
-Everything is written under OUT/.staging-<pid>/ first and each finished folder is renamed into
-place, so a killed run never leaves a half-written dataset where a loader would find it.
+"""Writing a build's results: datasets, ledger, report — into a staged build folder that
+`out_folder.OutFolder` publishes with one atomic switch (a killed run changes nothing visible).
 """
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -106,15 +102,11 @@ class Ledger:
 
 
 class Staging:
-    """A staging folder inside OUT; `commit()` renames each staged item into OUT."""
+    """Writes a build's items into one staged build folder (see `out_folder.OutFolder`, which
+    publishes the folder as a whole with one atomic switch)."""
 
-    def __init__(self, out_dir: Path):
-        self.out_dir = Path(out_dir)
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        self.dir = self.out_dir / f".staging-{os.getpid()}"
-        if self.dir.exists():
-            shutil.rmtree(self.dir)
-        self.dir.mkdir()
+    def __init__(self, folder: Path):
+        self.dir = Path(folder)
         self.items: list[str] = []
 
     def write_frame(self, name: str, frame: pl.DataFrame, file: str = "train.parquet",
@@ -149,24 +141,3 @@ class Staging:
     def _add(self, name: str) -> None:
         if name not in self.items:
             self.items.append(name)
-
-    def commit(self, remove: tuple[str, ...] = ()) -> None:
-        """Move staged items into OUT (replacing old ones); delete stale `remove` items."""
-        for name in remove:
-            stale = self.out_dir / name
-            if name not in self.items and stale.exists():
-                shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
-        for name in self.items:
-            target = self.out_dir / name
-            if target.is_dir():
-                # rename the old one aside first: the swap leaves no moment without a whole dataset
-                old = self.out_dir / f".old-{name}-{os.getpid()}"
-                target.rename(old)
-                (self.dir / name).rename(target)
-                shutil.rmtree(old)
-            else:
-                os.replace(self.dir / name, target)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def abort(self) -> None:
-        shutil.rmtree(self.dir, ignore_errors=True)

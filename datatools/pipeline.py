@@ -14,7 +14,8 @@ import polars as pl
 
 from datatools import __version__
 from datatools.frame import LEDGER_SCHEMA, stable_id, unique_record_ids
-from datatools.outputs import DATASET_KINDS, Ledger, Staging
+from datatools.out_folder import OutFolder
+from datatools.outputs import Ledger, Staging
 from datatools.recipe import LoadedRecipe
 from datatools.step import Step, StepContext
 from datatools.step_cache import kept_rows_of, load_step, store_step
@@ -236,16 +237,31 @@ def build_datasets(loaded: LoadedRecipe, frame: pl.DataFrame):
 
 def run_build(loaded: LoadedRecipe, out_dir: Path | None = None, limit: int | None = None,
               quiet: bool = False, use_cache: bool = True,
-              backends: dict[str, Any] | None = None, executor: str | None = None) -> BuildResult:
-    """`executor` (local | ray) overrides the recipe's `executor.kind`."""
-    started = time.perf_counter()
-    out_dir = (Path(out_dir) if out_dir else loaded.out_dir).resolve()
+              backends: dict[str, Any] | None = None, executor: str | None = None,
+              force: bool = False) -> BuildResult:
+    """The whole build, holding OUT's lock; OUT changes only at the final switch.
+    `executor` (local | ray) overrides the recipe's `executor.kind`."""
+    out_dir = Path(out_dir) if out_dir else loaded.out_dir
     if loaded.recipe.outputs.push is not None:  # no token: fail now, not after hours of work
         from datatools.publish.hub import resolve_token
 
         resolve_token(None)
+    with OutFolder(out_dir, loaded.workdir if loaded.path else None, force) as out:
+        result = _build(loaded, out, limit, quiet, use_cache, backends, executor)
+    push = loaded.recipe.outputs.push
+    if push is not None:  # the only network side effect, after everything is safely on disk
+        from datatools.publish.hub import push_dataset
+
+        result.report["pushed"] = push_dataset(result.out_dir, **push.model_dump(), quiet=quiet)
+    return result
+
+
+def _build(loaded: LoadedRecipe, out: OutFolder, limit, quiet, use_cache, backends,
+           executor) -> BuildResult:
+    started = time.perf_counter()
+    out_dir = out.dir
     ctx = StepContext(seed=loaded.recipe.seed, workdir=loaded.workdir,
-                      cache_dir=out_dir / ".cache", quiet=quiet, backends=backends or {})
+                      cache_dir=out.cache_dir, quiet=quiet, backends=backends or {})
     frame, read_ledger, sources, fingerprint = read_sources(loaded, limit, quiet)
     rows_read = frame.height
     handover = [frame]
@@ -274,29 +290,24 @@ def run_build(loaded: LoadedRecipe, out_dir: Path | None = None, limit: int | No
                    "by_reason": ledger.counts("reason")},
         "seconds": round(time.perf_counter() - started, 3),
     }
-    write_outputs(out_dir, frame, ledger, datasets, metadata, report)
-    push = loaded.recipe.outputs.push
-    if push is not None:  # the only network side effect, after everything is safely on disk
-        from datatools.publish.hub import push_dataset
-
-        report["pushed"] = push_dataset(out_dir, **push.model_dump(), quiet=quiet)
+    write_outputs(out, frame, ledger, datasets, metadata, report)
     return BuildResult(out_dir, report, frame, datasets)
 
 
-def write_outputs(out_dir: Path, frame: pl.DataFrame, ledger: Ledger,
+def write_outputs(out: OutFolder | Path, frame: pl.DataFrame, ledger: Ledger,
                   datasets: dict[str, pl.DataFrame], metadata: dict, report: dict) -> None:
-    staging = Staging(out_dir)
-    try:
-        for kind, data in datasets.items():
-            staging.write_frame(kind, data, metadata=metadata[kind])
-        staging.write_ledger(ledger)
-        staging.write_frame("candidates", frame, file="candidates.parquet")
-        staging.write_json("report.json", report)
-        _extras(staging, report, datasets.get("pairwise"))
-    except BaseException:
-        staging.abort()
-        raise
-    staging.commit(remove=DATASET_KINDS)
+    """Stage every output in a new build folder, then publish it with one switch."""
+    if not isinstance(out, OutFolder):
+        with OutFolder(out) as folder:
+            return write_outputs(folder, frame, ledger, datasets, metadata, report)
+    staging = Staging(out.stage())
+    for kind, data in datasets.items():
+        staging.write_frame(kind, data, metadata=metadata[kind])
+    staging.write_ledger(ledger)
+    staging.write_frame("candidates", frame, file="candidates.parquet")
+    staging.write_json("report.json", report)
+    _extras(staging, report, datasets.get("pairwise"))
+    out.publish()
 
 
 def _extras(staging: Staging, report: dict, pairs: pl.DataFrame | None = None) -> None:
