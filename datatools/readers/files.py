@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import csv
 import gzip
+import itertools
 import json
 import sys
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +50,7 @@ def read_file(path: Path, name: str, limit: int | None) -> RawPart:
     try:
         {"jsonl": read_jsonl, "json": read_json, "csv": read_csv, "parquet": read_parquet}[kind](
             path, part)
-    except (OSError, EOFError) as err:  # unreadable, not gzip, truncated gzip
+    except (OSError, EOFError, zlib.error) as err:  # unreadable, not gzip, truncated/corrupt gzip
         raise SourceError(Problem(name, f"cannot read file: {err}")) from err
     return part
 
@@ -59,7 +61,7 @@ def iter_file(path: Path, name: str, limit: int | None, batch: int):
     if file_kind(path) != "jsonl":
         yield read_file(path, name, limit)
         return
-    part, before = RawPart(name, limit), 0
+    part, before, lineno = RawPart(name, limit), 0, 0
     try:
         with _open_bytes(path) as fh:
             for lineno, line in enumerate(fh, 1):
@@ -72,8 +74,8 @@ def iter_file(path: Path, name: str, limit: int | None, batch: int):
                     yield part
                     before += part.seen
                     part = RawPart(name, None if limit is None else limit - before)
-    except (OSError, EOFError) as err:  # unreadable, not gzip, truncated gzip
-        raise SourceError(Problem(name, f"cannot read file: {err}")) from err
+    except (OSError, EOFError, zlib.error) as err:  # unreadable, not gzip, truncated/corrupt gzip
+        raise SourceError(Problem(name, f"cannot read file after line {lineno}: {err}")) from err
     yield part
 
 
@@ -97,10 +99,38 @@ def add_json_line(part: RawPart, line: bytes, source: str) -> None:
         return
     try:
         value = _loads(text)
-    except ValueError as err:
+    except (ValueError, RecursionError) as err:
         part.reject("read.malformed_json", f"not valid JSON: {err}", source, text.rstrip("\r\n"))
         return
+    if _brackets(text, 0, len(text)) > MAX_DEPTH and too_deep(value):
+        part.reject("read.too_deep", f"nested more than {MAX_DEPTH} levels deep", source,
+                    text.rstrip("\r\n"))
+        return
     part.add(value, source, text.rstrip("\r\n"))
+
+
+# Deeper records cannot be a conversation; past ~1000 levels Python's json (used to write the
+# ledger and the meta column) raises RecursionError, so such records are ledgered on reading.
+MAX_DEPTH = 100
+
+
+def _brackets(text: str, start: int, end: int) -> int:
+    """An upper bound on nesting depth, counted in C: most records skip the real check."""
+    return text.count("{", start, end) + text.count("[", start, end)
+
+
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether lists/dicts nest more than `limit` levels (iterative: no recursion limit)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
 
 
 def read_json(path: Path, part: RawPart) -> None:
@@ -117,6 +147,8 @@ def read_json(path: Path, part: RawPart) -> None:
         return
     try:
         value = json.loads(text)
+    except RecursionError:
+        raise SourceError(Problem(part.name, "the JSON nests deeper than can be parsed")) from None
     except json.JSONDecodeError as err:
         if err.msg == "Extra data":  # many .json files are JSON Lines
             for lineno, line in enumerate(data.splitlines(), 1):
@@ -131,6 +163,10 @@ def read_json(path: Path, part: RawPart) -> None:
     for index, record in enumerate(records):
         if part.full:
             break
+        if too_deep(record):
+            part.reject("read.too_deep", f"nested more than {MAX_DEPTH} levels deep",
+                        f"{part.name}:{index}", "(not shown: nested too deep)")
+            continue
         _add_checked(part, record, f"{part.name}:{index}", bad_bytes)
 
 
@@ -158,19 +194,27 @@ def _records_in_object(value: Any, name: str) -> list:
 
 
 def _read_json_array(text: str, part: RawPart, bad_bytes: bool) -> None:
-    """Decode element by element so each record keeps the line it starts on."""
+    """Decode element by element so each record keeps the line it starts on (its index,
+    `name:[17]`, when the whole array is one line). Arrays back to back (`[...][...]`) are all
+    read; anything else after the closing `]` is an error, never silently ignored."""
     decoder = json.JSONDecoder()
-    pos = text.index("[") + 1
-    end = len(text)
-    index = 0
+    pos, end = text.index("[") + 1, len(text)
+    one_line = "\n" not in text.strip()
+    index = first = 0  # records so far; index of the current array's first record
     line, counted_to = 1, 0  # newlines are counted incrementally, in C, between records
     while True:
         pos = _skip_space(text, pos)
         if pos < end and text[pos] == "]":
-            break
-        if index and pos < end and text[pos] == ",":
             pos = _skip_space(text, pos + 1)
-        elif index:
+            if pos == end:
+                break
+            if text[pos] != "[":
+                _malformed(text, pos, part.name, "unexpected data after the closing ']'")
+            pos, first = pos + 1, index  # another array follows: read it too
+            continue
+        if index > first and pos < end and text[pos] == ",":
+            pos = _skip_space(text, pos + 1)
+        elif index > first:
             _malformed(text, pos, part.name, "expected ',' or ']' between records")
         if part.full:
             return
@@ -178,8 +222,15 @@ def _read_json_array(text: str, part: RawPart, bad_bytes: bool) -> None:
             value, next_pos = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as err:
             _malformed(text, err.pos, part.name, err.msg)
+        except RecursionError:
+            _malformed(text, pos, part.name, "the record nests deeper than can be parsed")
         line, counted_to = line + text.count("\n", counted_to, pos), pos
-        _add_checked(part, value, f"{part.name}:{line}", bad_bytes)
+        source = f"{part.name}:[{index}]" if one_line else f"{part.name}:{line}"
+        if _brackets(text, pos, next_pos) > MAX_DEPTH and too_deep(value):
+            part.reject("read.too_deep", f"nested more than {MAX_DEPTH} levels deep", source,
+                        _show_bad_bytes(text[pos:next_pos]))
+        else:
+            _add_checked(part, value, source, bad_bytes)
         pos, index = next_pos, index + 1
 
 
@@ -217,32 +268,73 @@ def read_csv(path: Path, part: RawPart) -> None:
     opener = gzip.open if path.suffix.lower() == ".gz" else open
     # surrogateescape keeps reading past bad bytes; rows holding them go to the ledger below.
     with opener(path, "rt", encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None:
+        lines = fh.readlines()
+    rows = csv_rows(lines)
+    header = None
+    for lineno, row, error in rows:
+        if error:
+            raise SourceError(Problem(f"{part.name}:{lineno}", f"malformed CSV header: {error}"))
+        if row:
+            header = row
+            break
+    if header is None:
+        return
+    _check_header(header, part.name)
+    for lineno, row, error in rows:
+        if part.full:
+            break
+        source = f"{part.name}:{lineno}"
+        if error:
+            part.reject("read.csv_unclosed_quote", error, source, _show_bad_bytes(
+                lines[lineno - 1].rstrip("\r\n")))
+            continue
+        if not row:
+            continue
+        raw = ",".join(row)
+        if not raw.isascii():
+            try:
+                raw.encode("utf-8")
+            except UnicodeEncodeError:
+                part.reject("read.invalid_utf8", "the row contains bytes that are not valid "
+                            "UTF-8", source, _show_bad_bytes(raw))
+                continue
+        if len(row) != len(header):
+            part.reject("read.malformed_csv", f"expected {len(header)} fields "
+                        f"({', '.join(header)}), got {len(row)}", source, raw)
+            continue
+        # Empty cells are missing values: CSV cannot tell "" from absent.
+        part.add({k: (v if v != "" else None) for k, v in zip(header, row)}, source, raw)
+
+
+def csv_rows(lines: list[str]):
+    """(line number, row, None) per CSV row, or (line, None, error) for a row whose quoting is
+    broken. A quote that never closes properly would swallow every following line into one
+    field (rows silently merged); strict parsing stops there, the row is reported on the line
+    where it began, and parsing resumes on the next line, so the rows it swallowed are read."""
+    begin = 0
+    while begin < len(lines):
+        reader = csv.reader(itertools.islice(lines, begin, None), strict=True)
+        start = begin
+        try:
+            for row in reader:
+                yield start + 1, row, None
+                start = begin + reader.line_num
             return
-        start = reader.line_num + 1
-        for row in reader:
-            lineno, start = start, reader.line_num + 1
-            if part.full:
-                break
-            if not row:
-                continue
-            source = f"{part.name}:{lineno}"
-            raw = ",".join(row)
-            if not raw.isascii():
-                try:
-                    raw.encode("utf-8")
-                except UnicodeEncodeError:
-                    part.reject("read.invalid_utf8", "the row contains bytes that are not valid "
-                                "UTF-8", source, _show_bad_bytes(raw))
-                    continue
-            if len(row) != len(header):
-                part.reject("read.malformed_csv", f"expected {len(header)} fields "
-                            f"({', '.join(header)}), got {len(row)}", source, raw)
-                continue
-            # Empty cells are missing values: CSV cannot tell "" from absent.
-            part.add({k: (v if v != "" else None) for k, v in zip(header, row)}, source, raw)
+        except csv.Error as err:
+            yield start + 1, None, (f"a quoted field opened on this line is not closed where "
+                                    f"expected ({err} at line {begin + reader.line_num}); "
+                                    "this line is skipped and the next lines are read as rows")
+            begin = start + 1
+
+
+def _check_header(header: list[str], name: str) -> None:
+    for column, field in enumerate(header, 1):
+        try:
+            field.encode("utf-8")
+        except UnicodeEncodeError:
+            raise SourceError(Problem(f"{name}:1", f"header column {column} "
+                                      f"({_show_bad_bytes(field)!r}) is not valid UTF-8; save "
+                                      "the file as UTF-8")) from None
 
 
 def read_parquet(path: Path, part: RawPart) -> None:
