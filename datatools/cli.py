@@ -110,8 +110,10 @@ def schema():
 
 
 def _mount() -> None:
-    """Commands that live with their packages: train / merge / flag-pairs, push / report, bench."""
+    """Commands that live with their packages: train / merge / flag-pairs, push / report, bench,
+    models."""
     from datatools.bench.cli import bench_app
+    from datatools.models.cli import models_app
     from datatools.publish.cli import register as register_publish
     from train.cli import register as register_train, register_bench as register_train_bench
 
@@ -119,6 +121,7 @@ def _mount() -> None:
     register_publish(app)
     register_train_bench(bench_app)
     app.add_typer(bench_app, name="bench")
+    app.add_typer(models_app, name="models")
 
 
 _mount()

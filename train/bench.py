@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from train.methods import checkpointing_arg
+from train.methods.common import checkpointing_arg
 
 QWEN_05B = dict(hidden_size=896, num_hidden_layers=24, num_attention_heads=14, num_key_value_heads=2,
                 intermediate_size=4864, vocab_size=151936, max_position_embeddings=4096,

@@ -11,26 +11,24 @@ from typing import Any
 
 from schemas.errors import ConfigError, Problem, SourceError
 
-KIND = {"sft": "sft", "dpo": "pairwise", "kto": "unary"}
 _BUILT_METADATA: dict[str, dict] = {}  # raw file → the builder's metadata (KTO weights)
-REQUIRED = {"sft": ("messages",), "dpo": ("prompt", "chosen", "rejected"),
-            "kto": ("prompt", "completion", "label")}
 
 
 def load_training_data(data: str | Path, method: str, seed: int = 0, workdir: Path | None = None):
     """`data` for `method` (sft | dpo | kto) as a `datasets.Dataset` in TRL's column names."""
     import datasets
 
-    if method not in KIND:
-        raise ConfigError(Problem("train.method", f"unknown method {method!r}; use sft, dpo or kto"))
+    from train.methods import get_method
+
+    kind = get_method(method).kind
     path = Path(data)
     if path.is_dir():
-        if (path / KIND[method]).is_dir() and not any(path.glob("*.parquet")):
-            path = path / KIND[method]  # an OUT folder of a build: take OUT/<kind>
+        if (path / kind).is_dir() and not any(path.glob("*.parquet")):
+            path = path / kind  # an OUT folder of a build: take OUT/<kind>
         files = sorted(str(p) for p in path.rglob("*.parquet"))
         if not files:
             raise SourceError(Problem(str(path), "no parquet files: expected a built dataset folder "
-                                                 f"such as OUT/{KIND[method]}"))
+                                                 f"such as OUT/{kind}"))
         ds = datasets.load_dataset("parquet", data_files=files, split="train")
     elif path.is_file():
         ds = _from_readers(path, method, seed, workdir or path.parent)
@@ -66,18 +64,19 @@ def _from_readers(path: Path, method: str, seed: int, workdir: Path):
             _BUILT_METADATA[str(path)] = built[2]
         built = built[0]
     if built.height == 0:
-        raise SourceError(Problem(str(path), f"no {KIND[method]} rows could be built from it"))
+        raise SourceError(Problem(str(path), f"no {method} rows could be built from it"))
     return datasets.Dataset.from_list(built.to_dicts())
 
 
 def check_columns(ds, method: str, where: str):
+    from train.methods import get_method
+
     cols = set(ds.column_names)
-    need = REQUIRED[method]
-    if method == "sft" and "messages" not in cols and {"prompt", "completion"} <= cols:
-        need = ("prompt", "completion")
-    missing = [c for c in need if c not in cols]
-    if missing:
-        raise SourceError(Problem(where, f"{method} data needs columns {list(need)}; missing "
+    spec = get_method(method)
+    if not spec.has_columns(cols):
+        need = " or ".join(str(list(alt)) for alt in spec.required)
+        missing = sorted(set(spec.required[0]) - cols)
+        raise SourceError(Problem(where, f"{method} data needs columns {need}; missing "
                                          f"{missing} (found {sorted(cols)})"))
     if "id" not in cols:
         ds = ds.add_column("id", [str(i) for i in range(len(ds))])

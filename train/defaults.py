@@ -18,13 +18,6 @@ from __future__ import annotations
 
 from typing import Any
 
-METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
-    "sft": {"learning_rate": 2e-4, "epochs": 1.0, "batch_size": 8, "max_length": 1024},
-    "dpo": {"learning_rate": 5e-5, "epochs": 1.0, "batch_size": 8, "max_length": 1024,
-            "beta": 0.1, "loss_type": "sigmoid", "sft_weight": 0.0, "label_smoothing": 0.1},
-    "kto": {"learning_rate": 5e-5, "epochs": 1.0, "batch_size": 8, "max_length": 1024,
-            "beta": 0.1},
-}
 COMMON_DEFAULTS: dict[str, Any] = {"grad_accum": 1, "warmup_ratio": 0.1}
 
 # Seed advice (PEERS.md): 0.5–1B r32 α64 on q,v; ~7B r64 α128 all-linear; 70B r128 α256 q,k,v.
@@ -49,11 +42,14 @@ def preset_for_size(n_params: int) -> str:
 
 
 def stage_value(stage, name: str) -> Any:
-    """The stage's own value, else the method default, else the common default."""
+    """The stage's own value, else its method's default (train/methods/<name>.py), else the
+    common default."""
+    from train.methods import get_method
+
     value = getattr(stage, name, None)
     if value is not None:
         return value
-    return METHOD_DEFAULTS[stage.method].get(name, COMMON_DEFAULTS.get(name))
+    return get_method(stage.method).defaults.get(name, COMMON_DEFAULTS.get(name))
 
 
 def lora_config(settings, n_params: int):

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from schemas.errors import ConfigError, Problem, QualityGateError
 
@@ -59,29 +58,22 @@ def check_completion(tokenizer, prompt, completion, max_length: int | None) -> l
     return out
 
 
-def _split_sft(row) -> tuple[Any, Any]:
-    if "messages" in row and row["messages"] is not None:
-        msgs = list(row["messages"])
-        last = max((i for i, m in enumerate(msgs) if m["role"] == "assistant"), default=len(msgs))
-        return msgs[:last], msgs[last:]
-    return row["prompt"], row["completion"]
-
-
 def _content(x) -> str:
     return json.dumps(x, sort_keys=True, ensure_ascii=False) if not isinstance(x, str) else x
 
 
 def row_problems(tokenizer, row: dict, method: str, max_length: int | None) -> list[tuple[str, str]]:
-    if method == "sft":
-        return check_completion(tokenizer, *_split_sft(row), max_length)
-    if method == "kto":
-        return check_completion(tokenizer, row["prompt"], row["completion"], max_length)
+    """Every problem of one row; the method says which (prompt, completion) pieces it trains on."""
+    from train.methods import get_method
+
+    pieces = get_method(method).pieces(row)
     problems = []
-    if _content(row["chosen"]) == _content(row["rejected"]):
-        problems.append(("preflight.identical_pair", "chosen and rejected are the same text"))
-    for side in ("chosen", "rejected"):
-        for reason, detail in check_completion(tokenizer, row["prompt"], row[side], max_length):
-            problems.append((reason, f"{side}: {detail}"))
+    if len(pieces) == 2 and _content(pieces[0][2]) == _content(pieces[1][2]):
+        problems.append(("preflight.identical_pair",
+                         f"{pieces[0][0]} and {pieces[1][0]} are the same text"))
+    for side, prompt, completion in pieces:
+        for reason, detail in check_completion(tokenizer, prompt, completion, max_length):
+            problems.append((reason, f"{side}: {detail}" if side else detail))
     return problems
 
 
@@ -93,9 +85,11 @@ def preflight(ds, tokenizer, method: str, max_length: int | None, batch_size: in
     """
     import polars as pl
 
-    if method == "kto" and batch_size < 2:
-        raise ConfigError(Problem("train.batch_size", "KTO needs a per-device batch of at least 2 "
-                                  "(its KL term pairs each completion with another prompt's)"))
+    from train.methods import get_method
+
+    problems = get_method(method).run_checks({"batch_size": batch_size, "max_length": max_length})
+    if problems:
+        raise ConfigError(problems)
     ledger, keep = [], []
     for k, row in enumerate(ds):
         problems = row_problems(tokenizer, row, method, max_length)

@@ -17,19 +17,28 @@ from pathlib import Path
 
 from schemas.errors import ConfigError, Problem
 from schemas.train import TrainSection
-from train.data import KIND, eval_pairs, kto_weights, load_training_data, split_by_id
+from train.data import load_training_data, split_by_id
 from train.defaults import stage_value
 
 log = logging.getLogger("datatools.train")
 
 
 def _resolve(base: Path, p: str | None) -> str | None:
+    """A model/data/adapter reference: a path under `base` when it exists there (or looks like a
+    path), else kept as given (a Hub id such as org/name)."""
     if p is None:
         return None
     q = Path(p).expanduser()
     if q.is_absolute():
         return str(q)
     return str(base / q) if (base / q).exists() or p.startswith(".") or "/" not in p else p
+
+
+def output_path(base: Path, p: str) -> Path:
+    """Where results go: always a local folder, relative paths from the recipe's folder (an
+    output is never a Hub id, even when it does not exist yet and contains "/")."""
+    q = Path(p).expanduser()
+    return q if q.is_absolute() else base / q
 
 
 def run_training(section: TrainSection, base_dir: str | Path = ".", build_out: str | Path | None = None,
@@ -39,12 +48,14 @@ def run_training(section: TrainSection, base_dir: str | Path = ".", build_out: s
     `base_dir`: where relative paths resolve (the recipe's folder). `build_out`: the recipe's
     outputs.dir, whose OUT/<kind> is a stage's data when it names none.
     """
-    from train.evaluate import evaluate_pairs, write_report
-    from train.methods import TRAINERS, load_model, save_adapter
+    from train.evaluate import write_report
+    from train.loading import load_model
+    from train.methods import get_method
+    from train.methods.common import save_adapter
     from train.preflight import preflight
 
     base = Path(base_dir)
-    out = Path(_resolve(base, section.output_dir) or section.output_dir)
+    out = output_path(base, section.output_dir)
     seed = section.seed if section.seed is not None else seed
     stages = section.resolved_stages()
     adapter = _resolve(base, section.adapter)
@@ -52,8 +63,9 @@ def run_training(section: TrainSection, base_dir: str | Path = ".", build_out: s
     report: dict = {"model": model_id, "start_adapter": adapter, "stages": []}
     for i, stage in enumerate(stages):
         where = f"train.stages[{i}]" if section.stages else "train"
+        method = get_method(stage.method)
         data = _resolve(base, stage.data) or (
-            str(Path(_resolve(base, str(build_out))) / KIND[stage.method]) if build_out else None)
+            str(output_path(base, str(build_out)) / method.kind) if build_out else None)
         if data is None:
             raise ConfigError(Problem(f"{where}.data", "no data: give `data`, or train from a recipe "
                                                        "whose outputs.dir holds a build"))
@@ -64,25 +76,23 @@ def run_training(section: TrainSection, base_dir: str | Path = ".", build_out: s
         train_ds, rejects = preflight(train_ds, tokenizer, stage.method,
                                       stage_value(stage, "max_length"),
                                       stage_value(stage, "batch_size"), section.preflight, stage_dir)
-        extra = {}
-        if stage.method == "kto":
-            w_d, w_u, origin = kto_weights(data, ds)
-            extra["weights"] = (w_d, w_u)
-            log.info("KTO weights λ_D=%.3g λ_U=%.3g (%s)", w_d, w_u, origin)
-        trainer = TRAINERS[stage.method](model, tokenizer, train_ds, stage, stage_dir,
-                                         cpu=section.cpu, seed=seed, **extra)
+        extra, facts = {}, {}
+        if method.prepare is not None:
+            train_ds, extra, facts = method.prepare(train_ds, data, stage)
+        trainer = method.trainer(model, tokenizer, train_ds, stage, stage_dir,
+                                 cpu=section.cpu, seed=seed, **extra)
         result = trainer.train()
         adapter_dir = save_adapter(trainer, stage_dir / "adapter")
         entry = {"stage": i, "method": stage.method, "data": data, "adapter": str(adapter_dir),
                  "reference": adapter or "base (adapter disabled)", "n_train": len(train_ds),
                  "n_held_out": len(held_out), "n_preflight_rejects": rejects.height,
                  "beta": stage_value(stage, "beta"), "learning_rate": stage_value(stage, "learning_rate"),
-                 "train_loss": getattr(result, "training_loss", None), **(
-                     {"kto_weights": list(extra["weights"])} if "weights" in extra else {})}
-        pairs = eval_pairs(held_out, stage.method)
-        if pairs:
-            entry["eval"] = evaluate_pairs(trainer.model, tokenizer, pairs, entry["beta"], stage_dir,
-                                           stage_value(stage, "max_length"), section.flag_threshold)
+                 "train_loss": getattr(result, "training_loss", None), **facts}
+        if method.evaluate is not None:
+            evaluation = method.evaluate(trainer.model, tokenizer, held_out, stage, stage_dir,
+                                         flag_threshold=section.flag_threshold)
+            if evaluation is not None:
+                entry["eval"] = evaluation
         report["stages"].append(entry)
         adapter = str(adapter_dir)
         del trainer, model

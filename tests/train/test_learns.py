@@ -15,7 +15,8 @@ pytestmark = pytest.mark.slow
 def _train_and_eval(method, planted_out, tiny_model_dir, tmp_path, **hp):
     from train.data import eval_pairs, kto_weights, load_training_data, split_by_id
     from train.evaluate import evaluate_pairs
-    from train.methods import TRAINERS, load_model
+    from train.loading import load_model
+    from train.methods import METHODS
     from train.preflight import preflight
 
     ds = load_training_data(planted_out, method)
@@ -25,7 +26,7 @@ def _train_and_eval(method, planted_out, tiny_model_dir, tmp_path, **hp):
     stage = Stage(method=method, batch_size=8, max_length=96, **hp)
     train_ds, rejects = preflight(train_ds, tok, method, 96, 8, "stop", tmp_path)
     extra = {"weights": kto_weights(planted_out, ds)[:2]} if method == "kto" else {}
-    trainer = TRAINERS[method](model, tok, train_ds, stage, tmp_path, cpu=True, seed=0, **extra)
+    trainer = METHODS[method].trainer(model, tok, train_ds, stage, tmp_path, cpu=True, seed=0, **extra)
     trainer.train()
     report = evaluate_pairs(trainer.model, tok, eval_pairs(held, method), stage.beta or 0.1,
                             tmp_path, 96)

@@ -30,7 +30,9 @@ def _logps(model, batch):
 def test_reference_is_frozen_sft_adapter(tiny_model_dir, tmp_path):
     import datasets
 
-    from train.methods import dpo_trainer, load_model, save_adapter, sft_trainer
+    from train.loading import load_model
+    from train.methods import dpo, sft
+    from train.methods.common import save_adapter
 
     pairs = planted_pairs(16, seed=3)
     sft_ds = datasets.Dataset.from_list([{"messages": p["prompt"] + p["chosen"]} for p in pairs])
@@ -39,15 +41,15 @@ def test_reference_is_frozen_sft_adapter(tiny_model_dir, tmp_path):
 
     # 1. an SFT adapter that really moved away from the base
     model, tok = load_model(str(tiny_model_dir), cpu=True)
-    sft = sft_trainer(model, tok, sft_ds, Stage(method="sft", learning_rate=2e-2, max_steps=6,
+    sft_tr = sft.trainer(model, tok, sft_ds, Stage(method="sft", learning_rate=2e-2, max_steps=6,
                                                 batch_size=4, max_length=64), tmp_path / "sft",
                       cpu=True)
-    sft.train()
-    adapter = save_adapter(sft, tmp_path / "sft" / "adapter")
+    sft_tr.train()
+    adapter = save_adapter(sft_tr, tmp_path / "sft" / "adapter")
 
     # 2. a new adapter: the reference is the base
     model, tok = load_model(str(tiny_model_dir), cpu=True)
-    fresh = dpo_trainer(model, tok, dpo_ds, Stage(method="dpo", batch_size=4, max_length=64),
+    fresh = dpo.trainer(model, tok, dpo_ds, Stage(method="dpo", batch_size=4, max_length=64),
                         tmp_path / "fresh", cpu=True)
     batch = _batch(fresh)
     base_model, _ = load_model(str(tiny_model_dir), cpu=True)
@@ -57,7 +59,7 @@ def test_reference_is_frozen_sft_adapter(tiny_model_dir, tmp_path):
 
     # 3. continuing from the SFT adapter: the reference is that adapter, frozen
     model, tok = load_model(str(tiny_model_dir), adapter=str(adapter), cpu=True)
-    cont = dpo_trainer(model, tok, dpo_ds, Stage(method="dpo", learning_rate=2e-2, max_steps=4,
+    cont = dpo.trainer(model, tok, dpo_ds, Stage(method="dpo", learning_rate=2e-2, max_steps=4,
                                                  batch_size=4, max_length=64),
                        tmp_path / "cont", cpu=True)
     sft_model, _ = load_model(str(tiny_model_dir), adapter=str(adapter), cpu=True)
@@ -83,13 +85,14 @@ def test_reference_is_frozen_sft_adapter(tiny_model_dir, tmp_path):
 def test_dpo_loss_variants_train(tiny_model_dir, tmp_path, loss, expect):
     import datasets
 
-    from train.methods import dpo_trainer, load_model
+    from train.loading import load_model
+    from train.methods import dpo
 
     pairs = planted_pairs(8, seed=4)
     ds = datasets.Dataset.from_list([{k: p[k] for k in ("prompt", "chosen", "rejected")}
                                      for p in pairs])
     model, tok = load_model(str(tiny_model_dir), cpu=True)
-    trainer = dpo_trainer(model, tok, ds, Stage(method="dpo", loss_type=loss, max_steps=2,
+    trainer = dpo.trainer(model, tok, ds, Stage(method="dpo", loss_type=loss, max_steps=2,
                                                 batch_size=4, max_length=64), tmp_path, cpu=True)
     assert trainer.args.loss_type == expect
     assert trainer.args.label_smoothing == (0.1 if loss == "robust" else 0.0)

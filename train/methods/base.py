@@ -1,0 +1,38 @@
+"""What a training method declares, so the runner, the CLI and pre-flight need no `if method ==`.
+
+A method module (train/methods/<name>.py) builds one `Method` and the registry in
+`train/methods/__init__.py` lists it. Heavy libraries (torch, trl, peft) are imported inside the
+callables only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    # the builder's output folder it trains on by default: OUT/<kind>
+    kind: str
+    # the columns the TRL trainer reads (everything else, e.g. id/source/meta, is dropped first)
+    columns: tuple[str, ...]
+    # accepted column sets, any one of which must be present (checked when data is loaded)
+    required: tuple[tuple[str, ...], ...]
+    # hyperparameter defaults for LoRA training; the evidence is in train/defaults.py
+    defaults: dict[str, Any]
+    # (model, tokenizer, train_ds, stage, out_dir, *, cpu, seed, **prepared) -> a TRL Trainer
+    trainer: Callable[..., Any]
+    # () -> the TRL config class, so `trainer_args:` can be checked against its fields
+    config_class: Callable[[], type]
+    # (model, tokenizer, held_out, stage, out_dir, flag_threshold=) -> the eval report, or None
+    evaluate: Callable[..., dict | None] | None = None
+    # (train_ds, data, stage) -> (train_ds, extra trainer kwargs, facts for the report)
+    prepare: Callable[..., tuple[Any, dict, dict]] | None = None
+    # row -> [(side, prompt, completion)]: what pre-flight tokenizes and checks for each row
+    pieces: Callable[[dict], list] = field(default=lambda row: [])
+    # pre-flight rules that apply to the whole run, not a row: (stage_values) -> [Problem]
+    run_checks: Callable[[dict], list] = field(default=lambda values: [])
+
+    def has_columns(self, columns) -> bool:
+        return any(set(alt) <= set(columns) for alt in self.required)
