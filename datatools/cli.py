@@ -41,26 +41,41 @@ def build(
         "executor.kind)"),
     force: bool = typer.Option(False, "--force", help="build into a non-empty folder no build "
                                "wrote (it is moved aside into the build store, not deleted)"),
+    profile: Optional[Path] = typer.Option(
+        None, "--profile", help="write wall and CPU seconds per phase (start-up, read, each "
+        "step, builders, each output) to this JSON file, and print them unless --quiet"),
 ):
     """Run a recipe: read, clean, generate, judge, and write the datasets + ledger + report."""
-    from datatools.recipe import load_recipe
-    from datatools.summary import print_dry_run, print_summary
+    from datatools.profiling import Profile
 
-    loaded = load_recipe(recipe)
+    timings = Profile()
+    timings.startup()  # process start → here: interpreter, the CLI's imports
+    with timings.phase("load recipe"):
+        from datatools.recipe import load_recipe
+        from datatools.summary import print_dry_run, print_summary
+
+        loaded = load_recipe(recipe)
     if dry_run:
         from datatools.pipeline import read_sources
 
         frame, ledger, sources, _ = read_sources(loaded, limit)
         print_dry_run(loaded, sources, frame.height)
         return
-    from datatools.pipeline import run_build
+    with timings.phase("import pipeline"):
+        from datatools.pipeline import run_build
 
     if executor is not None and executor not in ("local", "ray"):
         raise typer.BadParameter(f"{executor!r}: choose local or ray", param_hint="--executor")
     result = run_build(loaded, out_dir=out, limit=limit, quiet=quiet, use_cache=not no_cache,
-                       executor=executor, force=force)
+                       executor=executor, force=force, profile=timings)
     if not quiet:
         print_summary(result.report)
+    if profile is not None:
+        from datatools.profiling import print_profile
+
+        profile.write_text(json.dumps({"phases": timings.table()}, indent=2))
+        if not quiet:
+            print_profile(timings.table())
 
 
 @app.command()

@@ -16,6 +16,7 @@ from datatools import __version__
 from datatools.frame import LEDGER_SCHEMA, stable_id, unique_record_ids
 from datatools.out_folder import OutFolder
 from datatools.outputs import Ledger, Staging
+from datatools.profiling import Profile
 from datatools.recipe import LoadedRecipe
 from datatools.step import Step, StepContext
 from datatools.step_cache import kept_rows_of, load_step, store_step
@@ -43,6 +44,7 @@ class BuildResult:
     report: dict[str, Any]
     frame: pl.DataFrame
     datasets: dict[str, pl.DataFrame]
+    profile: Profile = field(default_factory=Profile)
 
     @property
     def ledger(self) -> pl.DataFrame:
@@ -57,15 +59,18 @@ def _by_reason(rejected: pl.DataFrame) -> dict[str, int]:
     return dict(counts.iter_rows())
 
 
-def read_sources(loaded: LoadedRecipe, limit: int | None = None, quiet: bool = False):
+def read_sources(loaded: LoadedRecipe, limit: int | None = None, quiet: bool = False,
+                 profile: Profile | None = None):
     """All sources → one canonical frame, read-ledger, per-source summaries, a fingerprint."""
     from datatools.progress import progress_bar
     from datatools.readers import read_source
 
+    profile = profile or Profile()
     frames, ledgers, summaries, prints = [], [], [], []
     for source in loaded.recipe.sources:
         started = time.perf_counter()
-        with progress_bar(None, f"read {source.name}", quiet=quiet):
+        with progress_bar(None, f"read {source.name}", quiet=quiet), \
+                profile.phase(f"read {source.name}"):
             result = read_source(source, loaded.workdir, limit=limit)
         frames.append(result.frame)
         ledgers.append(result.rejects)
@@ -154,7 +159,8 @@ def _gate(loaded: LoadedRecipe, report: StepReport) -> None:
 
 
 def run_steps(loaded: LoadedRecipe, frame: pl.DataFrame | list[pl.DataFrame], fingerprint: str,
-              ctx: StepContext, use_cache: bool = True, ledger: Ledger | None = None):
+              ctx: StepContext, use_cache: bool = True, ledger: Ledger | None = None,
+              profile: Profile | None = None):
     """Run every step in order; reuse a step's cached output when its key is unchanged.
 
     A step's key chains the previous key with its name, params and cache token, so changing
@@ -170,7 +176,9 @@ def run_steps(loaded: LoadedRecipe, frame: pl.DataFrame | list[pl.DataFrame], fi
     cache = ctx.cache_dir / "steps" if ctx.cache_dir else None
     key = fingerprint
     reports, ledger = [], ledger if ledger is not None else Ledger()
+    profile = profile or Profile()
     for spec in loaded.steps:
+        phase = profile.start()
         step = STEPS[spec.name](spec.params, ctx)
         key = stable_id(key, spec.name, spec.params.model_dump(mode="json"), step.cache_token())
         rows_in, records_in = frame.height, frame["id"].n_unique()
@@ -201,6 +209,7 @@ def run_steps(loaded: LoadedRecipe, frame: pl.DataFrame | list[pl.DataFrame], fi
         )
         reports.append(report)
         ledger.add_rejected(spec.name, rejected)
+        profile.stop(f"{spec.index}. {spec.name}", phase)
         _gate(loaded, report)
         frame = kept
         del kept, rejected  # one name per frame: `frame = None` above really frees the input
@@ -238,31 +247,35 @@ def build_datasets(loaded: LoadedRecipe, frame: pl.DataFrame):
 def run_build(loaded: LoadedRecipe, out_dir: Path | None = None, limit: int | None = None,
               quiet: bool = False, use_cache: bool = True,
               backends: dict[str, Any] | None = None, executor: str | None = None,
-              force: bool = False) -> BuildResult:
+              force: bool = False, profile: Profile | None = None) -> BuildResult:
     """The whole build, holding OUT's lock; OUT changes only at the final switch.
-    `executor` (local | ray) overrides the recipe's `executor.kind`."""
+    `executor` (local | ray) overrides the recipe's `executor.kind`; `profile` (optional)
+    collects wall and CPU seconds per phase."""
     out_dir = Path(out_dir) if out_dir else loaded.out_dir
+    profile = profile if profile is not None else Profile()
     if loaded.recipe.outputs.push is not None:  # no token: fail now, not after hours of work
         from datatools.publish.hub import resolve_token
 
         resolve_token(None)
     with OutFolder(out_dir, loaded.workdir if loaded.path else None, force) as out:
-        result = _build(loaded, out, limit, quiet, use_cache, backends, executor)
+        result = _build(loaded, out, limit, quiet, use_cache, backends, executor, profile)
     push = loaded.recipe.outputs.push
     if push is not None:  # the only network side effect, after everything is safely on disk
         from datatools.publish.hub import push_dataset
 
-        result.report["pushed"] = push_dataset(result.out_dir, **push.model_dump(), quiet=quiet)
+        with profile.phase("push"):
+            result.report["pushed"] = push_dataset(result.out_dir, **push.model_dump(),
+                                                   quiet=quiet)
     return result
 
 
 def _build(loaded: LoadedRecipe, out: OutFolder, limit, quiet, use_cache, backends,
-           executor) -> BuildResult:
+           executor, profile: Profile) -> BuildResult:
     started = time.perf_counter()
     out_dir = out.dir
     ctx = StepContext(seed=loaded.recipe.seed, workdir=loaded.workdir,
                       cache_dir=out.cache_dir, quiet=quiet, backends=backends or {})
-    frame, read_ledger, sources, fingerprint = read_sources(loaded, limit, quiet)
+    frame, read_ledger, sources, fingerprint = read_sources(loaded, limit, quiet, profile)
     rows_read = frame.height
     handover = [frame]
     del frame  # run_steps holds the only reference from here on
@@ -270,12 +283,19 @@ def _build(loaded: LoadedRecipe, out: OutFolder, limit, quiet, use_cache, backen
     ledger.add_rows(read_ledger)
     from datatools.executors import steps_runner
 
-    runner = steps_runner(executor or loaded.recipe.executor.kind)
-    frame, step_reports, ledger = runner(loaded, handover, fingerprint, ctx, use_cache, ledger)
+    kind = executor or loaded.recipe.executor.kind
+    if kind == "local":  # the in-process runner times each step itself
+        frame, step_reports, ledger = run_steps(loaded, handover, fingerprint, ctx, use_cache,
+                                                ledger, profile)
+    else:
+        with profile.phase(f"steps ({kind} executor)"):
+            frame, step_reports, ledger = steps_runner(kind)(loaded, handover, fingerprint, ctx,
+                                                             use_cache, ledger)
     if frame.height < loaded.recipe.gates.min_rows:
         raise QualityGateError(Problem("gates.min_rows", f"only {frame.height} rows left after "
                                        f"the steps, below {loaded.recipe.gates.min_rows}"))
-    datasets, build_ledgers, metadata = build_datasets(loaded, frame)
+    with profile.phase("builders"):
+        datasets, build_ledgers, metadata = build_datasets(loaded, frame)
     for rows in build_ledgers:
         ledger.add_rows(rows)
     report = {
@@ -290,35 +310,56 @@ def _build(loaded: LoadedRecipe, out: OutFolder, limit, quiet, use_cache, backen
                    "by_reason": ledger.counts("reason")},
         "seconds": round(time.perf_counter() - started, 3),
     }
-    write_outputs(out, frame, ledger, datasets, metadata, report)
-    return BuildResult(out_dir, report, frame, datasets)
+    outputs = loaded.recipe.outputs
+    write_outputs(out, frame, ledger, datasets, metadata, report, profile,
+                  candidates=outputs.candidates, report_html=outputs.report_html)
+    return BuildResult(out_dir, report, frame, datasets, profile)
 
 
 def write_outputs(out: OutFolder | Path, frame: pl.DataFrame, ledger: Ledger,
-                  datasets: dict[str, pl.DataFrame], metadata: dict, report: dict) -> None:
-    """Stage every output in a new build folder, then publish it with one switch."""
+                  datasets: dict[str, pl.DataFrame], metadata: dict, report: dict,
+                  profile: Profile | None = None, candidates: str = "full",
+                  report_html: bool = True) -> None:
+    """Stage the outputs the recipe asks for in a new build folder, then publish it with one
+    switch. `candidates`: full | scores (no text columns) | none."""
     if not isinstance(out, OutFolder):
         with OutFolder(out) as folder:
-            return write_outputs(folder, frame, ledger, datasets, metadata, report)
+            return write_outputs(folder, frame, ledger, datasets, metadata, report, profile,
+                                 candidates, report_html)
+    profile = profile if profile is not None else Profile()
     staging = Staging(out.stage())
     for kind, data in datasets.items():
-        staging.write_frame(kind, data, metadata=metadata[kind])
-    staging.write_ledger(ledger)
-    staging.write_frame("candidates", frame, file="candidates.parquet")
-    staging.write_json("report.json", report)
-    _extras(staging, report, datasets.get("pairwise"))
-    out.publish()
+        with profile.phase(f"write {kind}"):
+            staging.write_frame(kind, data, metadata=metadata[kind])
+    with profile.phase("write rejects (ledger)"):
+        staging.write_ledger(ledger)
+    if candidates != "none":
+        with profile.phase("write candidates"):
+            texts = ("prompt", "completion", "meta") if candidates == "scores" else ()
+            staging.write_frame("candidates", frame.drop(texts, strict=False),
+                                file="candidates.parquet")
+    with profile.phase("write report.json"):
+        staging.write_json("report.json", report)
+    _extras(staging, report, datasets.get("pairwise"), profile, report_html)
+    with profile.phase("publish (switch)"):
+        out.publish()
 
 
-def _extras(staging: Staging, report: dict, pairs: pl.DataFrame | None = None) -> None:
+def _extras(staging: Staging, report: dict, pairs: pl.DataFrame | None = None,
+            profile: Profile | None = None, report_html: bool = True) -> None:
     """The dataset card (README.md) and the HTML report."""
     from datatools.publish.card import render_card
     from datatools.publish.report_html import report_html_text
 
+    profile = profile if profile is not None else Profile()
     # The card is what makes `load_dataset(OUT, kind)` work, so a failure there fails the build.
-    staging.write_text("README.md", render_card(report))
+    with profile.phase("write card (README.md)"):
+        staging.write_text("README.md", render_card(report))
+    if not report_html:
+        return
     try:
-        staging.write_text("report.html", report_html_text(staging.dir, report, pairs))
+        with profile.phase("write report.html"):
+            staging.write_text("report.html", report_html_text(staging.dir, report, pairs))
     except Exception as err:  # a plotting bug must not throw away a finished build
         import sys
 

@@ -90,6 +90,12 @@ class Outputs(Strict):
     unary: UnaryParams | None = None
     sft: SFTParams | None = None
     push: PushParams | None = Field(None, description="push the datasets to the Hub after a build")
+    candidates: Literal["full", "scores", "none"] = Field(
+        "full", description="OUT/candidates/, the final judged candidate frame: full (every "
+        "column), scores (every column but the texts prompt / completion / meta: what the "
+        "report plots, a fraction of the size) or none")
+    report_html: bool = Field(True, description="write OUT/report.html (`datatools report OUT` "
+                              "makes it later)")
 
 
 class Gates(Strict):

@@ -107,3 +107,20 @@ def test_cli_sets_allocator_decay_before_polars_loads():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     loaded, conf = out.stdout.split()
     assert loaded == "False" and "dirty_decay_ms:250" in conf
+
+
+def test_build_profile_writes_every_phase(tmp_path):
+    prof = tmp_path / "profile.json"
+    result = runner.invoke(app, ["build", str(REPO / "recipes" / "quickstart.yaml"),
+                                 "--out", str(tmp_path / "qs"), "--profile", str(prof)])
+    assert result.exit_code == 0, result.output
+    phases = json.loads(prof.read_text())["phases"]
+    names = [p["phase"] for p in phases]
+    assert names[0] == "start-up" and names[-1] == "total"
+    assert "read data/quickstart.jsonl" in names and "0. validate" in names
+    assert {"builders", "write pairwise", "write unary", "write sft", "write rejects (ledger)",
+            "write report.json", "write card (README.md)", "write report.html"} <= set(names)
+    total = phases[-1]
+    assert abs(total["wall_s"] - sum(p["wall_s"] for p in phases[:-1])) < 0.01
+    assert all(p["cpu_s"] >= 0 and p["wall_s"] >= 0 for p in phases)
+    assert "CPU/wall" in result.output

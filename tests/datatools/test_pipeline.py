@@ -205,3 +205,25 @@ def yaml_recipe(path):
     import yaml
 
     return yaml.safe_load(path.read_text())
+
+
+def test_only_the_asked_outputs_are_written_and_stale_ones_removed(tmp_path):
+    write_jsonl(tmp_path / "prefs.jsonl", PREFS)
+    out = tmp_path / "out"
+    run_build(recipe(tmp_path), quiet=True)  # defaults: full candidates and report.html
+    assert (out / "report.html").exists() and (out / "sft").exists()
+    full = pl.read_parquet(out / "candidates" / "candidates.parquet")
+    assert {"prompt", "completion", "meta", "score"} <= set(full.columns)
+
+    run_build(recipe(tmp_path, pairwise={}, candidates="scores", report_html=False), quiet=True)
+    scores = pl.read_parquet(out / "candidates" / "candidates.parquet")
+    assert not {"prompt", "completion", "meta"} & set(scores.columns)
+    assert scores.select("candidate_id", "score").equals(full.select("candidate_id", "score"))
+    assert not (out / "report.html").exists()  # not asked for: the old one is gone too
+    assert not (out / "sft").exists() and (out / "pairwise").exists()
+
+    result = run_build(recipe(tmp_path, pairwise={}, candidates="none"), quiet=True)
+    assert not (out / "candidates").exists()
+    assert (out / "report.html").exists() and (out / "rejects" / "rejects.parquet").exists()
+    names = [p["phase"] for p in result.profile.phases]
+    assert "write candidates" not in names and "write pairwise" in names
