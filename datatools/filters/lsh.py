@@ -157,6 +157,48 @@ def exact_jaccard(pairs: np.ndarray, hashes: np.ndarray, offsets: np.ndarray,
     return out
 
 
+def component_clusters(n: int, pairs: np.ndarray, weight: np.ndarray, rank: np.ndarray):
+    """One survivor per connected component of the verified-pair graph (as datatrove and
+    text-dedup resolve clusters): the component's best-ranked document is kept and every
+    other member is dropped. Only verified pairs (true Jaccard ≥ threshold) are edges, so a
+    document whose every link is below the threshold is never dropped; a dropped member may
+    be below the threshold to the survivor itself (two copies of one original), but it is
+    always ≥ threshold to some member of its cluster: `link` names the closest one.
+
+    Returns (rep, link, weight_to_link): rep[i] = the kept index, or -1 for kept and
+    unclustered documents; link[i] = its best verified partner (-1 when not dropped)."""
+    rep = np.full(n, -1, dtype=np.int64)
+    link = np.full(n, -1, dtype=np.int64)
+    w_link = np.full(n, np.nan)
+    if not len(pairs):
+        return rep, link, w_link
+    by_rank = np.argsort(rank, kind="stable")  # node of each rank
+    label = rank.astype(np.int64).copy()  # a component's label: its best (lowest) rank
+    u, v = pairs[:, 0], pairs[:, 1]
+    while True:  # min-label propagation with pointer jumping: O(log diameter) rounds
+        low = np.minimum(label[u], label[v])
+        before = label.copy()
+        np.minimum.at(label, u, low)
+        np.minimum.at(label, v, low)
+        label = label[by_rank[label]]
+        if np.array_equal(label, before):
+            break
+    rep_all = by_rank[label]
+    members = np.unique(pairs)
+    dropped = members[rep_all[members] != members]
+    rep[dropped] = rep_all[dropped]
+    # each dropped document's closest verified partner (highest estimate)
+    both = np.concatenate([pairs, pairs[:, ::-1]])
+    ww = np.concatenate([weight, weight])
+    order = np.lexsort((-ww, both[:, 0]))
+    both, ww = both[order], ww[order]
+    first = np.concatenate([[True], both[1:, 0] != both[:-1, 0]])
+    node, partner, w = both[first, 0], both[first, 1], ww[first]
+    keep = rep[node] >= 0
+    link[node[keep]], w_link[node[keep]] = partner[keep], w[keep]
+    return rep, link, w_link
+
+
 def greedy_clusters(n: int, pairs: np.ndarray, weight: np.ndarray, rank: np.ndarray):
     """Assign each document to a kept representative, best-ranked first.
 

@@ -30,10 +30,16 @@ class NearDedupParams(BaseModel):
         "near-duplicates (LSH finds candidates below it; each candidate is verified)")
     keep: Literal["first", "longest", "highest_score"] = Field(
         "first", description="which member of a cluster survives")
+    cluster: Literal["components", "star"] = Field(
+        "components", description="components: one survivor per connected group of verified "
+        "pairs (two copies of one original go together, even when they are below the "
+        "threshold to each other); star: each dropped text is itself ≥ threshold to the "
+        "survivor that replaced it (a family can keep several survivors)")
     seed: int = Field(1, description="MinHash permutation seed (datasketch's default is 1)")
     max_miss: float = Field(
-        0.005, gt=0.0, lt=0.5,
-        description="allowed LSH miss rate at exactly `threshold`; sets bands × rows")
+        1e-4, gt=0.0, lt=0.5,
+        description="bound on the probability that LSH misses a pair at exactly `threshold` "
+        "(lower for pairs above it): sets bands × rows, (1 - t^rows)^bands ≤ max_miss")
 
 
 SIGNATURE_CHUNK = 1 << 16  # documents whose MinHash signatures are held at once
@@ -42,7 +48,8 @@ SIGNATURE_CHUNK = 1 << 16  # documents whose MinHash signatures are held at once
 @dataclass
 class Clusters:
     rep: np.ndarray       # per document: index of the kept document that replaces it, or -1
-    jaccard: np.ndarray   # estimated Jaccard to that kept document
+    link: np.ndarray      # per dropped document: the verified partner it was matched to
+    jaccard: np.ndarray   # estimated Jaccard to that partner
     is_rep: np.ndarray    # per document: it is kept and has replaced others
 
 
@@ -82,10 +89,14 @@ def resolve_pairs(pairs: np.ndarray, hashes: np.ndarray, offsets: np.ndarray,
     sig = minhash.signatures_of(hashes, offsets, in_pairs, p.num_perm, p.seed)
     ok, est = lsh.verify(pairs, sig, hashes, offsets, p.threshold,
                          sig_pairs=np.searchsorted(in_pairs, pairs))
-    rep, jac = lsh.greedy_clusters(n, pairs[ok], est[ok], rank)
+    if p.cluster == "components":
+        rep, link, jac = lsh.component_clusters(n, pairs[ok], est[ok], rank)
+    else:
+        rep, jac = lsh.greedy_clusters(n, pairs[ok], est[ok], rank)
+        link = rep
     is_rep = np.zeros(n, dtype=bool)
     is_rep[rep[rep >= 0]] = True
-    return Clusters(rep=rep, jaccard=jac, is_rep=is_rep)
+    return Clusters(rep=rep, link=link, jaccard=jac, is_rep=is_rep)
 
 
 def keep_rank(docs: pl.DataFrame, keep: str, text: pl.Expr) -> np.ndarray:
@@ -109,8 +120,9 @@ def keep_rank(docs: pl.DataFrame, keep: str, text: pl.Expr) -> np.ndarray:
 
 class NearDedup(Step):
     """Drop near-duplicates (MinHash/LSH over word or character n-grams). Prompt fields drop
-    whole records; completion fields drop single rows. The detail names the kept member
-    (the cluster id) and the estimated Jaccard to it."""
+    whole records; completion fields drop single rows. One survivor per cluster of verified
+    pairs; the detail names the kept member (the cluster id) and the verified partner the
+    row was matched to, with their estimated Jaccard."""
 
     name = "near_dedup"
     scope = "global"  # clusters over the dataset
@@ -148,18 +160,21 @@ class NearDedup(Step):
 
     def cluster_info(self, docs: pl.DataFrame, cl: Clusters) -> pl.DataFrame:
         """Per document of `docs`: its cluster (null when in none), the kept member that
-        replaces it and the estimated Jaccard to that member (null when kept)."""
+        replaces it, the verified partner it was matched to and their estimated Jaccard
+        (nulls when kept)."""
         ids = docs[self.key]
         dropped = pl.Series(cl.rep >= 0)
         rep_id = pl.select(pl.when(dropped).then(ids.gather(np.maximum(cl.rep, 0))))[:, 0]
+        link_id = pl.select(pl.when(dropped).then(ids.gather(np.maximum(cl.link, 0))))[:, 0]
         return pl.DataFrame({
             self.key: ids,
             "near_dedup_cluster": pl.select(
                 pl.when(pl.Series(cl.is_rep)).then(ids).otherwise(rep_id))[:, 0],
             "__rep": rep_id,
+            "__link": link_id,
             "__jac": pl.Series(cl.jaccard, dtype=pl.Float64, nan_to_null=True),
         }, schema={self.key: pl.String, "near_dedup_cluster": pl.String, "__rep": pl.String,
-                   "__jac": pl.Float64})
+                   "__link": pl.String, "__jac": pl.Float64})
 
     def split(self, frame: pl.DataFrame, info: pl.DataFrame):
         """(kept, rejected): rows whose document `info` gives a replacing member are dropped."""
@@ -168,12 +183,12 @@ class NearDedup(Step):
             info, on=self.key, how="left", maintain_order="left")
         what = "record" if self.record_level else "candidate"
         detail = pl.format(
-            "near-duplicate of {} {} by {} (cluster {}, estimated Jaccard {} ≥ {})",
+            "near-duplicate of {} {} by {} (cluster {}, matched {} at estimated Jaccard {} ≥ {})",
             pl.lit(what), pl.col("__rep"), pl.lit("/".join(p.fields)), pl.col("__rep"),
-            pl.col("__jac").round(3), pl.lit(p.threshold))
+            pl.col("__link"), pl.col("__jac").round(3), pl.lit(p.threshold))
         reason = pl.when(pl.col("__rep").is_not_null()).then(pl.lit("near_dedup.cluster"))
         kept, rejected = partition(f, reason, detail, row_wise=True)
-        drop = ["__rep", "__jac"]
+        drop = ["__rep", "__link", "__jac"]
         return kept.drop(drop), rejected.drop(drop)
 
     def __call__(self, frame: pl.DataFrame):
