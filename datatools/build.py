@@ -182,39 +182,61 @@ def _downsample(rows: list[dict], seed: int) -> tuple[list[dict], list[dict]]:
     return small + kept, dropped
 
 
+def _sft_score_ok(score, p: SFTParams, skipped: list, rid, source, prompt, text) -> bool:
+    """min_score: a best answer below it (or unscored) is ledgered instead of used."""
+    if p.min_score is None or (score is not None and score >= p.min_score):
+        return True
+    skipped.append(dict(step="build.sft", reason="build.sft.low_score",
+                        detail=f"best score {score} < min_score {p.min_score}",
+                        source=source, id=rid, candidate_id=None,
+                        record=json.dumps({"prompt": prompt, "completion": text})))
+    return False
+
+
+def _best_answers(frame: pl.DataFrame, p: SFTParams) -> tuple[pl.DataFrame, list[dict]]:
+    """Each record's best-scored answer (the first of equal bests; a single unscored answer
+    is the answer), column-wise: a Python loop over a million records took seconds. Records
+    with several unscored answers, and answers under min_score, go to the ledger."""
+    f = frame.filter(pl.col("completion").is_not_null()).with_columns(
+        effective_score().alias("__s"), pl.int_range(pl.len()).alias("__pos"))
+    groups = f.group_by("id", maintain_order=True).agg(
+        pl.len().alias("__n"), pl.col("__s").count().alias("__scored"),
+        pl.col("__pos").sort_by(pl.col("__s").fill_nan(None), descending=True, nulls_last=True,
+                                maintain_order=True).first().alias("__pick"))
+    usable = (pl.col("__scored") > 0) | (pl.col("__n") == 1)
+    unranked = groups.filter(~usable)["id"]
+    skipped = [_skip("build.sft", "build.sft.unranked",
+                     f"{len(c.texts)} unscored candidates: no best answer", c)
+               for c in group_candidates(f.filter(pl.col("id").is_in(unranked.implode())))]
+    best = f[groups.filter(usable)["__pick"]]
+    if p.min_score is not None:
+        low = best.filter(pl.col("__s").is_null() | (pl.col("__s") < p.min_score))
+        for r in low.iter_rows(named=True):
+            _sft_score_ok(r["__s"], p, skipped, r["id"], r["source"], r["prompt"],
+                          r["completion"])
+        best = best.filter(pl.col("__s") >= p.min_score)
+    assistant = pl.struct(pl.lit("assistant").alias("role"), pl.col("completion").alias("content"))
+    data = best.select("id", "source", pl.concat_list(pl.col("prompt"), assistant).alias("messages"),
+                       pl.col("__s").alias("score"), "model", "meta")
+    return data.select([pl.col(k).cast(t) for k, t in SFT_SCHEMA.items()]), skipped
+
+
 def build_sft(frame: pl.DataFrame, params: SFTParams | None = None, seed: int = 0,
               pairs: pl.DataFrame | None = None):
     """SFT rows from each record's best answer (or the pairwise chosen ones)."""
     p = params or SFTParams()
-    rows, skipped = [], []
-    step = "build.sft"
+    skipped: list[dict] = []
     if p.source == "chosen":
         if pairs is None:
             pairs, _ = build_pairwise(frame, seed=seed)
         picks = [(r["id"], r["source"], r["prompt"], r["chosen"][0]["content"],
                   r["score_chosen"], r["chosen_model"], r["meta"]) for r in pairs.iter_rows(named=True)]
+        rows = [dict(id=rid, source=source, messages=prompt + _assistant(text), score=score,
+                     model=model, meta=meta) for rid, source, prompt, text, score, model, meta
+                in picks if _sft_score_ok(score, p, skipped, rid, source, prompt, text)]
+        data = pl.DataFrame(rows, schema=SFT_SCHEMA)
     else:
-        picks = []
-        for c in group_candidates(frame):
-            if c.scored:
-                i = max(c.scored, key=lambda j: c.scores[j])
-            elif len(c.texts) == 1:
-                i = 0  # plain SFT data: a single unscored answer is the answer
-            else:
-                skipped.append(_skip(step, "build.sft.unranked",
-                                     f"{len(c.texts)} unscored candidates: no best answer", c))
-                continue
-            picks.append((c.id, c.source, c.prompt, c.texts[i], c.scores[i], c.models[i], c.meta))
-    for rid, source, prompt, text, score, model, meta in picks:
-        if p.min_score is not None and (score is None or score < p.min_score):
-            skipped.append(dict(step=step, reason="build.sft.low_score",
-                                detail=f"best score {score} < min_score {p.min_score}",
-                                source=source, id=rid, candidate_id=None,
-                                record=json.dumps({"prompt": prompt, "completion": text})))
-            continue
-        rows.append(dict(id=rid, source=source, messages=prompt + _assistant(text),
-                         score=score, model=model, meta=meta))
-    data = pl.DataFrame(rows, schema=SFT_SCHEMA)
+        data, skipped = _best_answers(frame, p)
     if p.format == "prompt_completion":
         data = data.with_columns(
             pl.col("messages").list.slice(0, pl.col("messages").list.len() - 1).alias("prompt"),

@@ -5,7 +5,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
 from datatools.frame import RECORD_LEVEL_FIELDS, effective_score, field_column, field_text
-from datatools.step import Step, partition, select_in_slices
+from datatools.step import Step, partition, select_in_slices, select_per_record
 
 ROLES = ("system", "user", "assistant", "tool")
 
@@ -124,7 +124,8 @@ class ExactDedup(Step):
             parts.append(text)
         key = pl.concat_str(parts, separator="\x1f").hash(seed=0)
         # the normalised texts exist a slice at a time; only their 64-bit hashes are kept
-        return frame.with_columns(select_in_slices(frame, key.alias("__key"))["__key"])
+        per = select_per_record if self.keep_column == "id" else select_in_slices
+        return frame.with_columns(per(frame, key.alias("__key"))["__key"])
 
     def split(self, f: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         """(kept, rejected) of a keyed frame whose `__first` names each key's first occurrence."""

@@ -15,6 +15,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict
 
 from datatools.frame import REJECT_COLUMNS
+from datatools.threads import ordered_map
 
 
 # What a step must see at once, so an executor knows how it may split the work:
@@ -117,18 +118,34 @@ SLICE_ROWS = 50_000
 
 def select_in_slices(frame: pl.DataFrame, *exprs: pl.Expr, rows: int | None = None) -> pl.DataFrame:
     """`frame.select(*exprs)` evaluated slice by slice, for row-wise expressions only (no
-    windows or aggregations: those need the whole column). Same result, bounded memory."""
+    windows or aggregations: those need the whole column). Same result, bounded memory;
+    slices run on all cores, a few at a time (`threads.ordered_map`)."""
     rows = rows or SLICE_ROWS
     if frame.height <= rows:
         return frame.select(*exprs)
-    return pl.concat([part.select(*exprs) for part in frame.iter_slices(rows)], rechunk=True)
+    return pl.concat(list(ordered_map(lambda part: part.select(*exprs),
+                                      frame.iter_slices(rows))), rechunk=True)
+
+
+def select_per_record(frame: pl.DataFrame, *exprs: pl.Expr) -> pl.DataFrame:
+    """`select_in_slices` for expressions of record-level fields (the prompt, shared by every
+    row of a record): evaluated once per record, on its first row, and given to every row of
+    the record. A pairwise frame has two rows per record, so this halves the text work."""
+    first = frame.select(pl.col("id").is_first_distinct())["id"]
+    if first.all():
+        return select_in_slices(frame, *exprs)
+    docs = frame.filter(first)
+    values = select_in_slices(docs, *exprs).with_columns(docs["id"].alias("__record"))
+    return (frame.select(pl.col("id").alias("__record"))
+            .join(values, on="__record", how="left", maintain_order="left").drop("__record"))
 
 
 def text_slices(frame: pl.DataFrame, expr: pl.Expr, rows: int | None = None):
-    """A row-wise text expression as a stream of Series, one frame slice at a time."""
+    """A row-wise text expression as a stream of Series, one frame slice at a time (the next
+    slices are made on other cores while the consumer works on this one)."""
     rows = rows or SLICE_ROWS
-    for part in frame.iter_slices(rows):
-        yield part.select(expr.alias("text"))["text"]
+    yield from ordered_map(lambda part: part.select(expr.alias("text"))["text"],
+                           frame.iter_slices(rows))
 
 
 def reject_all(frame: pl.DataFrame, reason: str, detail: str = "") -> pl.DataFrame:

@@ -8,8 +8,8 @@ from typing import Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from datatools.frame import candidate_role, field_text
-from datatools.step import Step, partition, select_in_slices
+from datatools.frame import RECORD_LEVEL_FIELDS, candidate_role, field_text
+from datatools.step import Step, partition, select_in_slices, select_per_record
 
 UNITS = ("chars", "words", "tokens")
 
@@ -85,7 +85,8 @@ class Length(Step):
         cols = {"chars": text.str.len_chars(), "words": text.str.count_matches(r"\S+")}
         counted = [cols[u].alias(f"__{field}_{u}") for u in units if u != "tokens"]
         if counted:  # slice by slice: the prompt text is joined from its turns to count it
-            f = f.hstack(select_in_slices(f, *counted))
+            per = select_per_record if field in RECORD_LEVEL_FIELDS else select_in_slices
+            f = f.hstack(per(f, *counted))
         if "tokens" in units:
             uniq = f.select(text.alias("__t")).unique()
             with self.ctx.progress(uniq.height, f"length: tokenising {field}s"):

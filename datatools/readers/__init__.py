@@ -17,7 +17,8 @@ from schemas.recipe import Source
 
 from datatools.formats import combine_kinds, detect_name
 from datatools.frame import LEDGER_SCHEMA
-from datatools.readers.files import file_kind, iter_file
+from datatools.formats.detect import SAMPLE_SIZE
+from datatools.readers.files import add_json_line, file_kind, iter_file
 from datatools.readers.hf import is_saved_dataset, read_hub, read_saved
 from datatools.readers.raw import RawPart
 from datatools.readers.rows import frame_from_candidate_rows, parse_part
@@ -43,6 +44,9 @@ BATCH = 50_000
 
 def read_source(source: Source, workdir: Path, limit: int | None = None) -> ReadResult:
     limits = [n for n in (limit, source.limit) if n is not None]
+    columnar = _read_columnar(source, Path(workdir), bool(limits))
+    if columnar is not None:
+        return columnar
     parts = iter_parts(source, Path(workdir), min(limits) if limits else None)
     if source.columns:  # a mapped column absent from the whole source fails before parsing
         parts = list(parts)
@@ -65,6 +69,11 @@ def read_source(source: Source, workdir: Path, limit: int | None = None) -> Read
         part.records = part.sources = []
         if rows:
             frames.append(frame_from_candidate_rows(rows))
+    return _result(source, frames, rejects, formats, kinds, seen)
+
+
+def _result(source: Source, frames: list, rejects: list, formats: list, kinds: set,
+            seen: int) -> ReadResult:
     _check_empty(source, seen)
     if not frames:
         reasons = Counter(r["reason"] for r in rejects)
@@ -81,6 +90,37 @@ def read_source(source: Source, workdir: Path, limit: int | None = None) -> Read
         kind=combine_kinds(kinds),
         records=seen,
     )
+
+
+def _read_columnar(source: Source, workdir: Path, limited: bool) -> ReadResult | None:
+    """A plain local JSONL file in TRL format, read columnar (`readers.columnar`); None when
+    the source is anything else (then the per-line path reads it)."""
+    if source.path is None or source.columns or limited or source.format not in ("auto", "trl"):
+        return None
+    path = Path(source.path).expanduser()
+    path = path if path.is_absolute() else workdir / path
+    if not path.is_file() or file_kind(path) != "jsonl" or path.suffix.lower() == ".gz":
+        return None
+    with open(path, "rb") as fh:
+        if fh.read(3) == b"\xef\xbb\xbf":
+            return None  # a byte-order mark: the per-line path decides what it means
+    if source.format == "auto":  # the format the per-line path would detect, from the same lines
+        sample = RawPart(source.path)
+        with open(path, "rb") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if line.strip():
+                    add_json_line(sample, line, f"{source.path}:{lineno}")
+                if len(sample.records) >= SAMPLE_SIZE:
+                    break
+        try:
+            if not sample.records or detect_name(sample.records, source.path) != "trl":
+                return None
+        except SourceError:
+            return None
+    from datatools.readers.columnar import read_trl_jsonl
+
+    frames, rejects, seen, kinds = read_trl_jsonl(path, source.path, Counter())
+    return _result(source, frames, rejects, ["trl"], kinds, seen)
 
 
 def _check_empty(source: Source, seen: int) -> None:

@@ -26,38 +26,57 @@ def content_id(prompt: list[dict], completions: list[dict]) -> str:
     return xxhash.xxh3_128_hexdigest(text.encode("utf-8", "surrogatepass"))[:16]
 
 
+def base_id(record: dict, parsed) -> str:
+    """The record's own id (a non-empty string or an integer), else one from its content."""
+    own = record.get("id")
+    return (str(own) if isinstance(own, (str, int)) and not isinstance(own, bool) and own != ""
+            else content_id(parsed.prompt, parsed.completions))
+
+
+def take_id(ids: Counter, base: str) -> str:
+    """Identical records stay separate records (dedup steps report them), so a repeated id
+    gets a stable suffix by occurrence; `ids` also holds every suffixed id given out, so a
+    source's own "x~2" and a second "x" still get different ids."""
+    ids[base] += 1
+    record_id = base
+    if ids[base] > 1:
+        record_id = f"{base}~{ids[base]}"
+        while record_id in ids:
+            ids[base] += 1
+            record_id = f"{base}~{ids[base]}"
+        ids[record_id] = 1
+    return record_id
+
+
+def parse_one(record: dict, fmt: str, where: str, rejects: list):
+    """Parsed record, or None with its ledger row appended to `rejects`."""
+    try:
+        return parse_record(record, fmt)
+    except RecordError as err:
+        rejects.append(ledger_row(err.reason, f"{err.detail} ({fmt} format)", where,
+                                  record_text(record), record_id_of(record)))
+        return None
+
+
+def record_rows(parsed, record_id: str, where: str) -> list[dict]:
+    """A parsed record's canonical rows (per-answer extras join the record's meta)."""
+    new_rows = rows_from_record(record_id, where, parsed.prompt, parsed.completions, parsed.meta)
+    for row, completion in zip(new_rows, parsed.completions):
+        if completion.get("meta"):  # per-answer extras (aspect ratings) join the record's
+            row["meta"] = json.dumps({**parsed.meta, **completion["meta"]},
+                                     ensure_ascii=False, default=str)
+    return new_rows
+
+
 def parse_part(part: RawPart, fmt: str, rows: list, rejects: list, ids: Counter) -> set[str]:
     """Append the part's canonical rows and its per-record ledger rows; return the kinds seen."""
     kinds = set()
     for record, where in zip(part.records, part.sources):
-        try:
-            parsed = parse_record(record, fmt)
-        except RecordError as err:
-            rejects.append(ledger_row(err.reason, f"{err.detail} ({fmt} format)", where,
-                                      record_text(record), record_id_of(record)))
+        parsed = parse_one(record, fmt, where, rejects)
+        if parsed is None:
             continue
         kinds.add(parsed.kind)
-        own = record.get("id")
-        base = (str(own) if isinstance(own, (str, int)) and not isinstance(own, bool) and own != ""
-                else content_id(parsed.prompt, parsed.completions))
-        # Identical records stay separate records (dedup steps report them), so a repeated
-        # id gets a stable suffix by occurrence; `ids` also holds every suffixed id given out,
-        # so a source's own "x~2" and a second "x" still get different ids.
-        ids[base] += 1
-        record_id = base
-        if ids[base] > 1:
-            record_id = f"{base}~{ids[base]}"
-            while record_id in ids:
-                ids[base] += 1
-                record_id = f"{base}~{ids[base]}"
-            ids[record_id] = 1
-        new_rows = rows_from_record(record_id, where, parsed.prompt, parsed.completions,
-                                    parsed.meta)
-        for row, completion in zip(new_rows, parsed.completions):
-            if completion.get("meta"):  # per-answer extras (aspect ratings) join the record's
-                row["meta"] = json.dumps({**parsed.meta, **completion["meta"]},
-                                         ensure_ascii=False, default=str)
-        rows.extend(new_rows)
+        rows.extend(record_rows(parsed, take_id(ids, base_id(record, parsed)), where))
     return kinds
 
 

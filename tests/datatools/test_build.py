@@ -82,6 +82,56 @@ def test_sft_best_answer_and_min_score():
     assert set(skipped["reason"]) == {"build.sft.low_score"}
 
 
+def _sft_reference(frame, min_score=None):
+    """The rule in plain Python, one record at a time: the first best-scored answer; a single
+    unscored answer; several unscored answers are unranked; below min_score is skipped."""
+    from datatools.build import group_candidates
+
+    rows, skipped = [], []
+    for c in group_candidates(frame):
+        if c.scored:
+            i = max(c.scored, key=lambda j: c.scores[j])
+        elif len(c.texts) == 1:
+            i = 0
+        else:
+            skipped.append((c.id, "build.sft.unranked"))
+            continue
+        if min_score is not None and (c.scores[i] is None or c.scores[i] < min_score):
+            skipped.append((c.id, "build.sft.low_score"))
+            continue
+        rows.append((c.id, c.source, c.prompt + [{"role": "assistant", "content": c.texts[i]}],
+                     c.scores[i], c.models[i], c.meta))
+    return rows, skipped
+
+
+@pytest.mark.parametrize("min_score", [None, 0.5])
+def test_sft_best_answers_equal_the_per_record_rule(min_score):
+    import random
+
+    rng = random.Random(7)
+    rows = []
+    for r in range(300):
+        n = rng.choice([1, 1, 2, 3, 4])
+        cands = []
+        for k in range(n):
+            score = rng.choice([None, None, 0.0, 0.25, 0.5, 1.0, 1.0])
+            label = rng.choice([None, None, True, False]) if score is None else None
+            cands.append({"content": rng.choice(["a", "b", f"t{r}-{k}"]), "score": score,
+                          "label": label, "model": f"m{k}"})
+        prompt = [{"role": "system", "content": "s"}] * rng.randint(0, 1) + [
+            {"role": "user", "content": f"q{r}"}]
+        rows += rows_from_record(f"r{r}", f"f:{r}", prompt, cands, {"k": r} if r % 3 else None)
+    frame = frame_from_rows(rows)
+    frame = frame.with_columns(  # a few rows without an answer (prompt-only, not yet generated)
+        pl.when(pl.int_range(pl.len()) % 17 == 5).then(None).otherwise(pl.col("completion"))
+        .alias("completion"))
+    data, skipped = build_sft(frame, SFTParams(min_score=min_score))
+    want_rows, want_skipped = _sft_reference(frame, min_score)
+    assert [tuple(r.values()) for r in data.iter_rows(named=True)] == want_rows
+    assert sorted(zip(skipped["id"], skipped["reason"])) == sorted(want_skipped)
+    assert any(reason == "build.sft.unranked" for _, reason in want_skipped)
+
+
 def test_outputs_load_with_datasets_in_trl_columns(tmp_path):
     pairs, _ = build_pairwise(judged())
     (tmp_path / "pairwise").mkdir()

@@ -1,0 +1,109 @@
+"""The columnar TRL JSONL reader gives exactly what the per-line path gives — frame, ids,
+ledger rows with file and line, kinds, counts — on a file mixing every shape, good and bad."""
+import json
+import random
+
+import polars as pl
+import pytest
+
+from datatools.readers import _read_columnar, read_source
+from datatools.readers import columnar
+from schemas.recipe import Source
+
+U = [{"role": "user", "content": "hi"}]
+A = [{"role": "assistant", "content": "yo"}]
+LINES = [
+    {"prompt": "p1", "chosen": "c1", "rejected": "r1"},
+    {"prompt": "p1", "chosen": "c1", "rejected": "r1"},            # exact copy: id ~2
+    {"prompt": "p2", "chosen": "c", "rejected": "r", "score_chosen": 3, "score_rejected": 1.5},
+    {"prompt": "p3", "chosen": "c", "rejected": "r", "score_chosen": None},
+    {"id": "x", "prompt": "p4", "completion": "a"},
+    {"id": "x", "prompt": "p5", "completion": "b"},                # own id repeated
+    {"id": "x~2", "prompt": "p6", "completion": "b"},              # collides with a suffix
+    {"id": 7, "prompt": "p7", "completion": "c", "label": True},
+    {"id": "", "prompt": "p8", "completion": "d", "label": False},
+    {"id": True, "prompt": "p9", "completion": "e"},
+    {"id": 1.5, "prompt": "p10"},
+    {"prompt": "only a prompt"},
+    {"prompt": "", "completion": "empty prompt is validate's business"},
+    {"prompt": "p11", "completion": "a", "label": "yes"},          # CSV-style label
+    {"prompt": "p12", "completion": "a", "label": 1},
+    {"prompt": U, "completion": A},                                  # conversational
+    {"prompt": U, "chosen": A, "rejected": A},
+    {"chosen": "Q: x A: good", "rejected": "Q: x A: bad"},         # implicit prompt
+    {"chosen": U + A, "rejected": U + [{"role": "assistant", "content": "no"}]},
+    {"prompt": "p13", "chosen": "c", "rejected": "r", "source_model": "m", "n": 3},  # meta
+    {"prompt": "p14", "completion": "a", "extra": None},
+    {"prompt": "p15", "chosen": "c"},                              # missing rejected
+    {"prompt": "p16", "chosen": "c", "rejected": 5},
+    {"prompt": "p17", "chosen": "c", "rejected": "r", "score_chosen": "2.5"},
+    {"prompt": "p18", "chosen": "c", "rejected": "r", "score_chosen": True},
+    {"prompt": "p19", "chosen": "c", "rejected": "r", "completion": "z", "label": True},
+    {"prompt": "p20", "score_chosen": 1},
+    {"prompt": None, "messages": U + A},
+    {"text": "language modelling"},
+    {"prompt": "  ", "completion": ""},                            # blank record
+    {"prompt": "", "chosen": "", "rejected": ""},
+    {"prompt": 3},
+    {"prompt": "中文 提示", "chosen": "好的答案", "rejected": "é ü ß 😀"},
+    {"prompt": "tabs\tand\nnewlines", "completion": "ok"},
+]
+RAW = [
+    '{"prompt": oops',                                   # malformed
+    '[1, 2]', 'null', '"a string"', '{}',
+    '{"prompt": "dup", "prompt": "last wins", "completion": "a"}',
+    '{"prompt": "\\ud800 lone surrogate", "completion": "a"}',
+    '{"prompt": "nan", "chosen": "c", "rejected": "r", "score_chosen": NaN}',
+    '   ',                                               # blank line: skipped
+    '',
+]
+
+
+def _write(path, rng, n):
+    lines = []
+    for i in range(n):
+        if rng.random() < 0.7:
+            lines.append(json.dumps({"prompt": f"q{rng.randint(0, n // 3)}", "chosen": "c",
+                                     "rejected": f"r{rng.randint(0, 3)}"}, ensure_ascii=False))
+        elif rng.random() < 0.5:
+            lines.append(json.dumps(rng.choice(LINES), ensure_ascii=rng.random() < 0.5))
+        else:
+            lines.append(rng.choice(RAW))
+    lines += [json.dumps(r) for r in LINES] + RAW  # every shape at least once
+    body = "\n".join(lines).encode()
+    body = body.replace(b"\n", b"\r\n", 3)  # a few CRLF line ends
+    path.write_bytes(body + b"\n\xff\xfe bad bytes\n" + b'{"prompt": "after", "completion": "x"}\n')
+
+
+@pytest.mark.parametrize("chunk", [7, 50_000])
+@pytest.mark.parametrize("fmt", ["auto", "trl"])
+def test_columnar_equals_per_line(tmp_path, monkeypatch, chunk, fmt):
+    monkeypatch.setattr(columnar, "CHUNK", chunk)
+    rng = random.Random(chunk)
+    path = tmp_path / "mixed.jsonl"
+    _write(path, rng, 400)
+    src = Source(path=str(path), format=fmt)
+    assert _read_columnar(src, tmp_path, False) is not None  # the columnar path was taken
+    fast = read_source(src, tmp_path)
+    slow = read_source(src, tmp_path, limit=10 ** 9)  # a limit: the per-line path
+    assert fast.frame.schema == slow.frame.schema
+    assert fast.frame.equals(slow.frame)
+    assert fast.rejects.sort(pl.all()).equals(slow.rejects.sort(pl.all()))
+    assert (fast.records, fast.kind, fast.format) == (slow.records, slow.kind, slow.format)
+    reasons = set(slow.rejects["reason"])
+    assert {"read.malformed_json", "read.invalid_utf8", "read.wrong_type",
+            "read.empty_record", "read.missing_field"} <= reasons
+    assert slow.frame["id"].str.contains("~").any()  # duplicate ids were suffixed
+
+
+def test_columnar_not_used_where_the_line_path_decides(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"prompt": "p", "completion": "a"}\n')
+    assert _read_columnar(Source(path=str(path)), tmp_path, False) is None  # BOM
+    path.write_text('{"conversations": [{"from": "human", "value": "q"}, '
+                    '{"from": "gpt", "value": "a"}]}\n')
+    assert _read_columnar(Source(path=str(path)), tmp_path, False) is None  # ShareGPT
+    path.write_text('{"q": "p", "a": "x"}\n')
+    src = Source(path=str(path), columns={"q": "prompt", "a": "completion"})
+    assert _read_columnar(src, tmp_path, False) is None  # column mapping
+    assert _read_columnar(Source(path=str(path)), tmp_path, True) is None  # a limit
