@@ -5,6 +5,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
 from datatools.frame import RECORD_LEVEL_FIELDS, effective_score, field_column, field_text
+from datatools.labels.conflicts import conflicting_labels
 from datatools.step import Step, partition, select_in_slices, select_per_record
 
 ROLES = ("system", "user", "assistant", "tool")
@@ -65,6 +66,8 @@ class Validate(Step):
             .then(pl.lit("identical completion text under different scores"))
         )
         kept, rejected = partition(frame, reason, detail, row_wise=True)
+        # across records, so only exact when the step sees the whole frame (local executor)
+        self.stats = conflicting_labels(kept)
         return kept.drop("__same_text"), rejected.drop("__same_text")
 
 

@@ -114,6 +114,12 @@ def effective_score() -> pl.Expr:
     return pl.coalesce(pl.col("score"), pl.col("label").cast(pl.Float64))
 
 
+def answer_key() -> pl.Expr:
+    """64-bit hash of (prompt with roles, completion without surrounding space): equal for
+    rows that answer the same prompt with the same text, in any record. Row-wise."""
+    return pl.struct("prompt", pl.col("completion").str.strip_chars()).hash(seed=0)
+
+
 # Text fields read from the prompt: a step filtering on them judges whole records.
 RECORD_LEVEL_FIELDS = frozenset({"prompt", "last_user"})
 

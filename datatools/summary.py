@@ -7,6 +7,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from datatools.publish import facts
+
 
 def _top(by_reason: dict[str, int], n: int = 3) -> str:
     return ", ".join(f"{k} {v}" for k, v in list(by_reason.items())[:n])
@@ -26,6 +28,8 @@ def print_summary(report: dict[str, Any], console: Console | None = None) -> Non
                       str(s["kept"]), str(s["rejected"]), f"{s['seconds']:.2f}",
                       "yes" if s["cached"] else "")
     console.print(table)
+    for location, message in facts.warnings(report):
+        console.print(f"[yellow]warning[/yellow]: {location}: {message}", soft_wrap=True)
     reasons = Table(title="why rows were dropped (ledger)", title_justify="left")
     reasons.add_column("reason")
     reasons.add_column("rows", justify="right")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datatools.labels.aggregate import AggregateLabels
+from datatools.labels.judge_agreement import JudgeAgreement
 from datatools.step import Step
 
-LABEL_STEPS: dict[str, type[Step]] = {cls.name: cls for cls in (AggregateLabels,)}
+LABEL_STEPS: dict[str, type[Step]] = {cls.name: cls for cls in (AggregateLabels, JudgeAgreement)}

@@ -54,7 +54,7 @@ def krippendorff_alpha(votes: Iterable[tuple[Hashable, Hashable]],
     With n pairable values in units u of m_u ≥ 2 values each:
       D_o = (1/n) Σ_u (1/(m_u − 1)) Σ_{i≠j in u} δ(v_i, v_j)
       D_e = (1/(n(n − 1))) Σ_{i≠j over all n values} δ(v_i, v_j)
-    For the interval metric Σ_{i≠j} (v_i − v_j)² = 2(m Σv² − (Σv)²), so no pair is visited.
+    For the interval metric Σ_{i≠j} (v_i − v_j)² = 2(m Σv² − (Σv)²): no pair is visited.
     Missing values are allowed (units simply have fewer values). None when there are no
     pairable values or no variation at all (D_e = 0).
     """

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from datatools.frame import effective_score
+from datatools.frame import answer_key, effective_score
 from datatools.step import select_in_slices
 
 PREFERENCES = ("first", "second", "tie")
@@ -76,8 +76,7 @@ def vote_column(frame: pl.DataFrame, value: str, threshold: float | None) -> pl.
 def answer_votes(frame: pl.DataFrame, vote: pl.Expr | None, columns: list[str],
                  annotator_keys: list[str], threshold: float | None) -> Votes:
     """Items = rows with the same prompt and completion; one vote per row (or per column)."""
-    exprs = [pl.struct("prompt", pl.col("completion").str.strip_chars()).hash(seed=0)
-             .alias("k"), pl.col("completion").is_not_null().alias("has"),
+    exprs = [answer_key().alias("k"), pl.col("completion").is_not_null().alias("has"),
              pl.col("source"), pl.col("meta")]
     exprs += [_column_vote(c, threshold).alias(f"v{i}") for i, c in enumerate(columns)] or \
         [vote.alias("v0")]

@@ -53,7 +53,8 @@ def render_card(report: dict, repo_id: str | None = None, kinds: list[str] | Non
     header = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
     parts = [f"---\n{header}---\n", f"# {report.get('name', 'dataset')}\n", _intro(report, kinds),
              _usage(report, repo_id, kinds), _sources(report), _models(report),
-             _steps(report), _drops(report), _kto(report, kinds), _recipe(report)]
+             _steps(report), _warnings(report), _drops(report), _labels(report),
+             _kto(report, kinds), _recipe(report)]
     return "\n".join(p for p in parts if p).rstrip() + "\n"
 
 
@@ -142,6 +143,63 @@ def _drops(report: dict) -> str:
                                                  rows]) + "\n")
 
 
+def _warnings(report: dict) -> str:
+    found = facts.warnings(report)
+    if not found:
+        return ""
+    return "## Warnings\n\n" + "\n".join(f"- `{where}`: {_cell(msg)}"
+                                          for where, msg in found) + "\n"
+
+
+def _labels(report: dict) -> str:
+    """Agreement between annotators (aggregate_labels) and of judges with references."""
+    steps = facts.label_agreement(report)
+    if not steps:
+        return ""
+    out = ["## Label agreement\n"]
+    combined = [s for s in steps if s["name"] == "aggregate_labels"]
+    if combined:
+        out.append("Items judged more than once were combined by `aggregate_labels`; κ is "
+                   "Fleiss' kappa (Fleiss 1971) over categorical votes, α Krippendorff's alpha "
+                   "(interval for scores, nominal otherwise). An undefined value (one category "
+                   "only, or no item with two votes) is shown as n/a.\n")
+        out.append(_table(
+            ["step", "votes on", "method", "items", "with several votes", "dropped",
+             "share dropped", "Fleiss' κ", "Krippendorff's α"],
+            [[s["step"], s.get("value"), s.get("method"), s.get("items"),
+              s.get("items_with_several_votes"), s.get("items_dropped"),
+              _num(s.get("share_dropped")), _num(s.get("fleiss_kappa")),
+              f"{_num(s.get('krippendorff_alpha'))} ({s.get('alpha_metric')})"]
+             for s in combined]) + "\n")
+        for s in combined:
+            raters = list((s.get("by_annotator") or {}).items())[:20]
+            if raters:
+                out.append(f"Annotators in `{s['step']}` (agreement with the kept value"
+                           + ("; Dawid–Skene's estimated accuracy" if s.get("method") ==
+                              "dawid_skene" else "") + "):\n")
+                out.append(_table(
+                    ["annotator", "votes", "agrees with kept", "estimated accuracy"],
+                    [[k, v.get("votes"), _num(v.get("agrees_with_kept")),
+                      _num(v.get("dawid_skene_accuracy"))] for k, v in raters]) + "\n")
+            sources = s.get("by_source") or {}
+            if len(sources) > 1:
+                out.append(_table(["source", "votes", "items", "share dropped", "Fleiss' κ",
+                                   "Krippendorff's α"],
+                                  [[f"`{k}`", v.get("votes"), v.get("items"),
+                                    _num(v.get("share_dropped")), _num(v.get("fleiss_kappa")),
+                                    _num(v.get("krippendorff_alpha"))]
+                                   for k, v in sources.items()]) + "\n")
+    judged = [s for s in steps if s["name"] == "judge_agreement"]
+    if judged:
+        out.append("Judges against reference labels (`judge_agreement`, Cohen's κ):\n")
+        out.append(_table(["step", "judge", "reference", "level", "compared", "agreement",
+                           "Cohen's κ"],
+                          [[s["step"], f"`{s.get('judge')}`", f"`{s.get('reference')}`",
+                            s.get("level"), s.get("compared"), _num(s.get("agreement")),
+                            _num(s.get("cohen_kappa"))] for s in judged]) + "\n")
+    return "\n".join(out)
+
+
 def _kto(report: dict, kinds: list[str]) -> str:
     meta = (report.get("outputs") or {}).get("unary")
     if "unary" not in kinds or not meta:
@@ -163,6 +221,8 @@ def _kto(report: dict, kinds: list[str]) -> str:
 
 
 def _num(x: Any) -> str:
+    if x is None:
+        return "n/a"
     return f"{x:.4g}" if isinstance(x, float) else str(x)
 
 

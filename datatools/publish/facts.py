@@ -140,3 +140,18 @@ def license_of(report: dict, override: str | None = None) -> str:
         return override
     push = ((report.get("recipe_dump") or {}).get("outputs") or {}).get("push") or {}
     return push.get("license") or "other"
+
+
+LABEL_STEPS = {"aggregate_labels", "judge_agreement"}
+
+
+def label_agreement(report: dict) -> list[dict]:
+    """Per aggregate_labels / judge_agreement step: its agreement statistics (report stats)."""
+    return [{"step": s.get("location") or s["name"], "name": s["name"], **s["stats"]}
+            for s in report.get("steps") or [] if s.get("name") in LABEL_STEPS and s.get("stats")]
+
+
+def warnings(report: dict) -> list[tuple[str, str]]:
+    """(step, message) for every warning a step left in its stats."""
+    return [(s.get("location") or s["name"], w) for s in report.get("steps") or []
+            for w in (s.get("stats") or {}).get("warnings") or []]

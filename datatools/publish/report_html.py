@@ -147,6 +147,45 @@ def _near_dups(rejects) -> str:
             "</div></div>")
 
 
+def _labels(report: dict) -> str:
+    """aggregate_labels' agreement (Fleiss' κ, Krippendorff's α), judges against references,
+    and the steps' warnings (e.g. conflicting labels found by validate)."""
+    out = "".join(f"<p><b>warning</b> {escape(w)}: {escape(m)}</p>"
+                  for w, m in facts.warnings(report))
+    for s in facts.label_agreement(report):
+        if s["name"] == "aggregate_labels":
+            out += (f"<h3>{escape(s['step'])}: {escape(str(s.get('method')))} over "
+                    f"{escape(str(s.get('value')))}s</h3>")
+            out += _table(["items", "with several votes", "dropped", "share dropped", "Fleiss' κ",
+                           f"Krippendorff's α ({s.get('alpha_metric')})"],
+                          [[s.get("items"), s.get("items_with_several_votes"),
+                            s.get("items_dropped"), _na(s.get("share_dropped")),
+                            _na(s.get("fleiss_kappa")),
+                            _na(s.get("krippendorff_alpha"))]])
+            raters = list((s.get("by_annotator") or {}).items())[:20]
+            if raters:
+                out += _table(["annotator", "votes", "agrees with kept", "estimated accuracy"],
+                              [[k, v.get("votes"), _na(v.get("agrees_with_kept")),
+                                _na(v.get("dawid_skene_accuracy"))] for k, v in raters])
+            sources = s.get("by_source") or {}
+            if len(sources) > 1:
+                out += _table(["source", "votes", "items", "share dropped", "Fleiss' κ", "α"],
+                              [[k, v.get("votes"), v.get("items"), _na(v.get("share_dropped")),
+                                _na(v.get("fleiss_kappa")), _na(v.get("krippendorff_alpha"))]
+                               for k, v in sources.items()])
+        else:
+            out += (f"<h3>{escape(s['step'])}: judge <code>{escape(str(s.get('judge')))}</code>"
+                    f" vs <code>{escape(str(s.get('reference')))}</code></h3>")
+            out += _table(["level", "compared", "agreement", "Cohen's κ"],
+                          [[s.get("level"), s.get("compared"), _na(s.get("agreement")),
+                            _na(s.get("cohen_kappa"))]])
+    return out
+
+
+def _na(x):
+    return "n/a" if x is None else x
+
+
 def report_html_text(folder: Path, report: dict | None = None, pairs=None) -> str:
     """The page for the build in `folder` (OUT, or a build's staging folder). `pairs`: the
     pairwise dataset when the caller still holds it (a build): its lengths are then measured
@@ -166,6 +205,8 @@ def report_html_text(folder: Path, report: dict | None = None, pairs=None) -> st
         _section("Near-duplicate clusters", "near-dups",
                  _near_dups(data.read_near_dups(folder))),
     ]
+    if facts.label_agreement(report) or facts.warnings(report):
+        sections.insert(2, _section("Label agreement", "labels", _labels(report)))
     name = escape(str(report.get("name", "build")))
     return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{name} — datatools report</title><style>{CSS}</style></head><body>"
