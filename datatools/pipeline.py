@@ -244,6 +244,20 @@ def build_datasets(loaded: LoadedRecipe, frame: pl.DataFrame):
     return datasets, ledgers, metadata
 
 
+def mix_datasets(loaded: LoadedRecipe, datasets: dict, metadata: dict):
+    """The recipe's mixture (mix: or sources[].weight) applied to the built datasets."""
+    from datatools.mix import apply_mix, rebalanced_unary
+
+    recipe = loaded.recipe
+    ledgers, mixture = apply_mix(recipe.mixture(), recipe.sources, recipe.seed, datasets)
+    for kind in mixture:
+        extra = {}
+        if kind == "unary":
+            datasets[kind], extra = rebalanced_unary(datasets[kind])
+        metadata[kind] = {**metadata[kind], **extra, "rows": datasets[kind].height}
+    return ledgers, mixture
+
+
 def run_build(loaded: LoadedRecipe, out_dir: Path | None = None, limit: int | None = None,
               quiet: bool = False, use_cache: bool = True,
               backends: dict[str, Any] | None = None, executor: str | None = None,
@@ -296,7 +310,8 @@ def _build(loaded: LoadedRecipe, out: OutFolder, limit, quiet, use_cache, backen
                                        f"the steps, below {loaded.recipe.gates.min_rows}"))
     with profile.phase("builders"):
         datasets, build_ledgers, metadata = build_datasets(loaded, frame)
-    for rows in build_ledgers:
+        mix_ledgers, mixture = mix_datasets(loaded, datasets, metadata)
+    for rows in build_ledgers + mix_ledgers:
         ledger.add_rows(rows)
     report = {
         "name": loaded.recipe.name, "version": __version__,
@@ -306,6 +321,7 @@ def _build(loaded: LoadedRecipe, out: OutFolder, limit, quiet, use_cache, backen
         "steps": [asdict(r) for r in step_reports],
         "final_rows": frame.height, "final_records": frame["id"].n_unique() if frame.height else 0,
         "outputs": metadata,
+        **({"mix": mixture} if mixture else {}),
         "ledger": {"total": ledger.height, "by_step": ledger.counts("step"),
                    "by_reason": ledger.counts("reason")},
         "seconds": round(time.perf_counter() - started, 3),

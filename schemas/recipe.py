@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from schemas.mix import MixParams
 from schemas.publish import PushParams
 from schemas.train import TrainSection
 
@@ -38,6 +39,10 @@ class Source(Strict):
         description="Rename source columns before detection: {source_name: expected_name}",
     )
     limit: int | None = Field(None, ge=1, description="Read at most this many records")
+    weight: float | None = Field(
+        None, ge=0, description="relative share of this source in the final datasets "
+        "(shorthand for mix: {shares: ...}); give every source one, or none")
+    tag: str | None = Field(None, min_length=1, description="group name for `mix: {by: tag}`")
 
     @model_validator(mode="after")
     def _one_location(self) -> "Source":
@@ -138,3 +143,43 @@ class Recipe(Strict):
     gates: Gates = Field(default_factory=Gates)
     executor: ExecutorSpec = Field(default_factory=ExecutorSpec)
     train: TrainSection | None = Field(None, description="LoRA training on what was built")
+    mix: MixParams | None = Field(
+        None, description="target shares or counts per source or tag in the final datasets")
+
+    @model_validator(mode="after")
+    def _mix_names_sources(self) -> "Recipe":
+        check_mix(self.mix, self.sources)
+        return self
+
+    def mixture(self) -> MixParams | None:
+        """The mixture to apply: the `mix` section, or the one `sources[].weight` spells."""
+        return check_mix(self.mix, self.sources)
+
+
+def check_mix(mix: MixParams | None, sources: list[Source]) -> MixParams | None:
+    """`sources[].weight` → a mix by source; every key names a source (or a tag in use)."""
+    weighted = [s for s in sources if s.weight is not None]
+    if weighted:
+        if mix is not None:
+            raise ValueError("mix: give either sources[].weight or a mix section, not both")
+        if len(weighted) != len(sources):
+            missing = ", ".join(s.name for s in sources if s.weight is None)
+            raise ValueError(f"sources[].weight: give every source a weight (missing: {missing})")
+        mix = MixParams(shares={s.name: s.weight for s in sources})
+    if mix is None:
+        return None
+    if mix.by == "tag":
+        untagged = [s.name for s in sources if s.tag is None]
+        if untagged:
+            raise ValueError(f"mix.by tag: every source needs a tag (missing: "
+                             f"{', '.join(untagged)})")
+    known = {s.tag if mix.by == "tag" else s.name for s in sources}
+    keys = set(mix.shares or mix.counts)
+    unknown = sorted(keys - known)
+    if unknown:
+        raise ValueError(f"mix: {', '.join(unknown)} name no {mix.by}; known: "
+                         f"{', '.join(sorted(known))}")
+    if mix.shares and known - keys:
+        raise ValueError(f"mix.shares: give every {mix.by} a share (missing: "
+                         f"{', '.join(sorted(known - keys))})")
+    return mix

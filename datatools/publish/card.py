@@ -54,7 +54,7 @@ def render_card(report: dict, repo_id: str | None = None, kinds: list[str] | Non
     parts = [f"---\n{header}---\n", f"# {report.get('name', 'dataset')}\n", _intro(report, kinds),
              _usage(report, repo_id, kinds), _sources(report), _models(report),
              _steps(report), _warnings(report), _drops(report), _labels(report),
-             _kto(report, kinds), _recipe(report)]
+             _mixture(report), _kto(report, kinds), _recipe(report)]
     return "\n".join(p for p in parts if p).rstrip() + "\n"
 
 
@@ -198,6 +198,20 @@ def _labels(report: dict) -> str:
                             s.get("level"), s.get("compared"), _num(s.get("agreement")),
                             _num(s.get("cohen_kappa"))] for s in judged]) + "\n")
     return "\n".join(out)
+
+
+def _mixture(report: dict) -> str:
+    rows = facts.mixture(report)
+    if not rows:
+        return ""
+    return ("## Mixture\n\nThe datasets were resampled to the recipe's mixture (seeded; rows "
+            "sampled out are `mix.downsampled` ledger rows, repeats carry `mix_repeat` in their "
+            "meta). Requested against achieved:\n\n" + _table(
+                ["dataset", "group", "available", "requested", "achieved", "requested share",
+                 "achieved share", "downsampled", "repeated"],
+                [[r["kind"], f"`{r['group']}`", r["available"], r["requested"], r["achieved"],
+                  _num(r["requested_share"]), _num(r["achieved_share"]), r["downsampled"],
+                  r["repeated"]] for r in rows]) + "\n")
 
 
 def _kto(report: dict, kinds: list[str]) -> str:

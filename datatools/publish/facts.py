@@ -155,3 +155,10 @@ def warnings(report: dict) -> list[tuple[str, str]]:
     """(step, message) for every warning a step left in its stats."""
     return [(s.get("location") or s["name"], w) for s in report.get("steps") or []
             for w in (s.get("stats") or {}).get("warnings") or []]
+
+
+def mixture(report: dict) -> list[dict]:
+    """One row per (dataset, source or tag) of the mixture: requested against achieved."""
+    return [{"kind": kind, "by": spec.get("by"), "group": group, **numbers}
+            for kind, spec in (report.get("mix") or {}).items()
+            for group, numbers in (spec.get("groups") or {}).items()]

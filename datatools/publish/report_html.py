@@ -182,6 +182,15 @@ def _labels(report: dict) -> str:
     return out
 
 
+def _mixture(report: dict) -> str:
+    """Requested against achieved rows and shares per dataset and source (or tag)."""
+    return _table(["dataset", "group", "available", "requested", "achieved", "requested share",
+                   "achieved share", "downsampled", "repeated"],
+                  [[r["kind"], r["group"], r["available"], r["requested"], r["achieved"],
+                    _na(r["requested_share"]), _na(r["achieved_share"]), r["downsampled"],
+                    r["repeated"]] for r in facts.mixture(report)])
+
+
 def _na(x):
     return "n/a" if x is None else x
 
@@ -205,6 +214,8 @@ def report_html_text(folder: Path, report: dict | None = None, pairs=None) -> st
         _section("Near-duplicate clusters", "near-dups",
                  _near_dups(data.read_near_dups(folder))),
     ]
+    if facts.mixture(report):
+        sections.insert(2, _section("Mixture", "mix", _mixture(report)))
     if facts.label_agreement(report) or facts.warnings(report):
         sections.insert(2, _section("Label agreement", "labels", _labels(report)))
     name = escape(str(report.get("name", "build")))
