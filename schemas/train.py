@@ -7,7 +7,7 @@ defaults (1e-6 barely moves a LoRA adapter).
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -63,6 +63,14 @@ class StageFields(_Strict):
     desirable_weight: float | None = Field(None, gt=0, description="KTO λ_D (default: metadata)")
     undesirable_weight: float | None = Field(None, gt=0, description="KTO λ_U (default: metadata)")
     lora: LoraSettings | None = None
+    report_to: Literal["none", "tensorboard", "wandb"] | None = Field(
+        None, description="training logs: tensorboard (OUTDIR/runs), wandb (WANDB_MODE=offline "
+        "works without a network), or none (default)")
+    save_steps: int | None = Field(None, ge=1, description="write a checkpoint every N optimiser "
+                                   "steps (the last 2 kept) so `--resume` can continue; default none")
+    trainer_args: dict[str, Any] | None = Field(
+        None, description="any other field of the method's TRL config (DPOConfig, KTOConfig, "
+        "SFTConfig), checked against that class before any work starts")
 
 
 class Stage(StageFields):
@@ -86,10 +94,14 @@ class TrainSection(StageFields):
         "quarantine", description="bad rows: drop them into preflight_rejects.parquet, or stop"
     )
     flag_threshold: float = Field(
-        -1.0, description="pairs whose trained implicit-reward margin is below this are flagged "
-        "as likely mislabelled (train_flags.parquet)"
+        0.0, description="DPO: training pairs whose implicit-reward margin under the final adapter "
+        "is below this are flagged as likely mislabelled (train_flags.parquet)"
     )
+    samples: int = Field(3, ge=0, description="held-out prompts answered before and after "
+                         "training (greedy) in eval.json and on the console; 0 = none")
     cpu: bool = Field(False, description="force CPU (fp32); default: CUDA with bf16 when present")
+    quantization: Literal["none", "4bit"] = Field(
+        "none", description="4bit = QLoRA: the base model in bitsandbytes NF4 (CUDA only)")
     merge: bool = Field(False, description="also write the LoRA merged into the base (merged/)")
     push_to: str | None = Field(None, description="Hub repo id for the final adapter (HF_TOKEN)")
     push_merged: bool = Field(False, description="push the merged model instead of the adapter")
@@ -114,8 +126,9 @@ class TrainSection(StageFields):
         for i, stage in enumerate(raw):
             own = stage.model_dump(exclude_none=True, exclude_unset=True)
             merged = {**shared, **own}
-            if "lora" in shared and "lora" in own:
-                merged["lora"] = {**shared["lora"], **own["lora"]}
+            for nested in ("lora", "trainer_args"):
+                if nested in shared and nested in own:
+                    merged[nested] = {**shared[nested], **own[nested]}
             if "beta" not in merged and self.stages is not None:
                 merged["beta"] = BETA_SCHEDULE[min(i, len(BETA_SCHEDULE) - 1)]
             out.append(Stage(**merged))

@@ -48,13 +48,17 @@ def test_verifiable_rule_builds_data_a_dpo_adapter_learns(tmp_path, tiny_model_d
                           {"pairwise": {}, "unary": {}})
     report = run_build(loaded, quiet=True).report
     assert report["outputs"]["pairwise"]["rows"] == 120
-    section = TrainSection(model=str(tiny_model_dir), method="dpo", cpu=True, learning_rate=5e-3,
-                           max_steps=20, batch_size=8, max_length=96, eval_fraction=0.25,
-                           output_dir=str(tmp_path / "adapter"))
+    section = TrainSection(model=str(tiny_model_dir), method="dpo", cpu=True, epochs=3,
+                           max_length=96, eval_fraction=0.25, output_dir=str(tmp_path / "adapter"))
     result = run_training(section, base_dir=tmp_path, build_out=loaded.out_dir, seed=0)
     ev = result["stages"][0]["eval"]
-    assert ev["base"]["accuracy"] == pytest.approx(0.5)  # untrained adapter: every margin is 0
-    assert ev["trained"]["accuracy"] >= 0.95
+    # Default learning rate. The answers' bodies are random words of random length, so summed
+    # log-probs differ by many nats per pair and 33 steps do not overturn that (the summed policy
+    # preference stays ≈ base; test_learns.py proves it on a cleaner plant); per token, the
+    # policy itself learns the rule, and so does the implicit reward.
+    norm = ev["policy_preference_length_normalised"]
+    assert norm["trained"]["value"] >= 0.85 and norm["trained"]["value"] > norm["base"]["value"] + 0.2
+    assert ev["implicit_reward"]["accuracy"]["value"] >= 0.9
     assert (tmp_path / "adapter" / "eval.json").exists()
 
 

@@ -16,7 +16,7 @@ from schemas.errors import ConfigError, Problem
 
 _FLAG_FIELDS = ("method", "data", "model", "learning_rate", "epochs", "batch_size", "beta",
                 "max_length", "loss_type", "max_steps", "adapter", "eval_fraction", "preflight",
-                "seed", "sft_weight")
+                "seed", "sft_weight", "report_to", "save_steps")
 
 
 def load_section(recipe: Path | None, overrides: dict):
@@ -72,25 +72,70 @@ def train(
     cpu: bool = typer.Option(False, "--cpu", help="train on CPU in fp32"),
     merge: bool = typer.Option(False, "--merge", help="also write the merged model"),
     push_to: Optional[str] = typer.Option(None, help="Hub repo id for the adapter (HF_TOKEN)"),
+    report_to: Optional[str] = typer.Option(None, help="none | tensorboard | wandb"),
+    save_steps: Optional[int] = typer.Option(None, help="checkpoint every N steps (for --resume)"),
+    resume: bool = typer.Option(False, "--resume", help="continue from the last checkpoint"),
 ) -> dict:
     """Train a LoRA adapter (SFT, DPO or KTO, or the recipe's stages) on built datasets."""
     if recipe is None and (method is None or data is None or model is None):
         raise ConfigError(Problem("train", "give a RECIPE, or --method, --data and --model"))
     flags = {k: v for k, v in locals().items() if k in _FLAG_FIELDS}
-    flags.update(lora_r=lora_r, output_dir=out, cpu=cpu, merge=merge, push_to=push_to)
+    # paths typed on the command line are from the current folder, not the recipe's
+    flags.update(lora_r=lora_r, output_dir=str(Path(out).resolve()) if out else None, cpu=cpu,
+                 merge=merge, push_to=push_to)
     section, base, build_out, rseed = load_section(recipe, flags)
     from train.run import run_training
 
-    report = run_training(section, base, build_out, seed=rseed)
+    report = run_training(section, base, build_out, seed=rseed, resume=resume)
     for s in report["stages"]:
-        ev = s.get("eval", {})
-        line = f"stage {s['stage']} {s['method']}: adapter {s['adapter']}"
-        if ev:
-            line += (f" · held-out accuracy {ev['base']['accuracy']:.2f} → "
-                     f"{ev['trained']['accuracy']:.2f} on {ev['n_pairs']} pairs, mean margin "
-                     f"{ev['trained']['mean_margin']:.3g}, {ev['n_flagged']} flagged")
-        typer.echo(line)
+        for line in stage_lines(s):
+            typer.echo(line)
     return report
+
+
+def _pct(p: dict) -> str:
+    if p.get("value") is None:
+        return "n/a"
+    lo, hi = p["ci95"]
+    return f"{p['value']:.2f} [{lo:.2f}, {hi:.2f}]"
+
+
+def stage_lines(s: dict) -> list[str]:
+    """What a person reads after a stage: pre-flight losses, the policy's own preference (base →
+    trained), the implicit reward, flags, and a sample answer before/after."""
+    lines = [f"stage {s['stage']} {s['method']}: adapter {s['adapter']} · trained on "
+             f"{s['n_train']} rows"]
+    if s.get("preflight_rejects"):
+        reasons = ", ".join(f"{n} {r}" for r, n in s["preflight_rejects"].items())
+        lines.append(f"  pre-flight quarantined {s['n_preflight_rejects']} of "
+                     f"{s['n_train'] + s['n_preflight_rejects']} rows ({reasons}) → "
+                     "preflight_rejects.parquet")
+    ev = s.get("eval") or {}
+    if ev.get("excluded"):
+        lines.append("  held-out rows not scorable (excluded, not ties): " +
+                     ", ".join(f"{n} {r}" for r, n in ev["excluded"].items()))
+    if "policy_preference" in ev:
+        pp, norm, ir = ev["policy_preference"], ev["policy_preference_length_normalised"], \
+            ev["implicit_reward"]
+        lines.append(f"  held-out policy preference (log π(chosen) > log π(rejected)) "
+                     f"{_pct(pp['base'])} → {_pct(pp['trained'])} on {ev['n_pairs']} pairs; "
+                     f"length-normalised {_pct(norm['base'])} → {_pct(norm['trained'])}")
+        lines.append(f"  implicit reward accuracy {_pct(ir['accuracy'])}, mean margin "
+                     f"{ir['mean_margin']['value']:.3g}")
+    if "label_accuracy" in ev:
+        lines.append(f"  KTO label accuracy of the implicit reward {_pct(ev['label_accuracy'])}")
+    if "trained" in ev and "loss" in ev.get("trained", {}):
+        lines.append(f"  held-out loss {ev['base']['loss']:.3f} → {ev['trained']['loss']:.3f} "
+                     f"(perplexity {ev['base']['perplexity']:.1f} → "
+                     f"{ev['trained']['perplexity']:.1f}) on {ev['n_scored']} rows")
+    if ev.get("flags", {}).get("n_scored"):
+        f = ev["flags"]
+        lines.append(f"  {f['n_flagged']} of {f['n_scored']} training pairs flagged as likely "
+                     "mislabelled → train_flags.parquet")
+    for sample in s.get("samples", [])[:1]:
+        lines.append(f"  sample: {sample['prompt'][:60]!r}\n    before: {sample['base'][:80]!r}"
+                     f"\n    after:  {sample['trained'][:80]!r}")
+    return lines
 
 
 def merge(
@@ -113,7 +158,7 @@ def merge(
 def flag_pairs(
     margins: Path = typer.Argument(..., help="eval_margins.parquet from a training run"),
     out: Path = typer.Option(..., "--out", help="ledger parquet to write (e.g. OUT/rejects/train_flags.parquet)"),
-    threshold: float = typer.Option(-1.0, help="flag pairs whose trained margin is below this"),
+    threshold: float = typer.Option(0.0, help="flag pairs whose trained margin is below this"),
 ) -> int:
     """Flag likely mislabelled pairs (the trained model strongly prefers `rejected`) as ledger rows."""
     if not margins.is_file():

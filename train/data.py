@@ -1,7 +1,7 @@
 """Training data: a built folder, any file the builder's readers accept, or a Hub id → Dataset.
 
-Also the held-out split (by record id, so the KTO rows of one prompt never straddle it), the
-pairs used for evaluation, and the KTO weights the builder wrote into metadata.json.
+Also the held-out split (by a hash of the prompt, so one prompt never straddles it), the pairs
+used for evaluation, and the KTO weights the builder wrote into metadata.json.
 """
 from __future__ import annotations
 
@@ -85,49 +85,44 @@ def check_columns(ds, method: str, where: str):
     return ds
 
 
-def split_by_id(ds, fraction: float, seed: int):
-    """(train, held_out): a stable share of record ids held out; rows of one id stay together."""
+def split_by_prompt(ds, fraction: float, seed: int, method: str):
+    """(train, held_out): a stable share of *prompts* held out, chosen by a hash of the prompt, so
+    no prompt is on both sides (record ids hash prompt + answers: two records with one prompt
+    would straddle a split by id) and the KTO rows of one prompt stay together."""
     import xxhash
+
+    from train.evaluate import prompt_key
+    from train.methods import get_method
 
     if fraction <= 0 or len(ds) < 2:
         return ds, ds.select([])
-    held = [xxhash.xxh64(f"{seed}:{i}".encode()).intdigest() / 2**64 < fraction for i in ds["id"]]
-    if all(held) or not any(held):  # tiny sets: fall back to the first ids in hash order
-        order = sorted(set(ds["id"]), key=lambda i: xxhash.xxh64(f"{seed}:{i}".encode()).intdigest())
-        keep = set(order[: max(1, round(len(order) * fraction))])
-        held = [i in keep for i in ds["id"]]
+    pieces = get_method(method).pieces
+    keys = [prompt_key(pieces(row)[0][1]) for row in ds]
+
+    def unit(key: str) -> float:
+        return xxhash.xxh64(f"{seed}:{key}".encode()).intdigest() / 2**64
+
+    held = [unit(k) < fraction for k in keys]
+    if all(held) or not any(held):  # tiny sets: fall back to the first prompts in hash order
+        order = sorted(set(keys), key=unit)
+        chosen = set(order[: max(1, round(len(order) * fraction))])
+        if len(chosen) == len(order):
+            chosen = set(order[:-1])
+        held = [k in chosen for k in keys]
     return (ds.select([k for k, h in enumerate(held) if not h]),
             ds.select([k for k, h in enumerate(held) if h]))
 
 
-def eval_pairs(held_out, method: str) -> list[dict[str, Any]]:
-    """Held-out rows as pairs {id, source, prompt, chosen, rejected} for pairwise accuracy.
-
-    KTO data is unary: each held-out prompt with a desirable and an undesirable completion
-    makes one pair (first desirable vs first undesirable).
-    """
-    if method == "dpo":
-        return [{k: r[k] for k in ("id", "source", "prompt", "chosen", "rejected")}
-                for r in held_out]
-    if method != "kto":
-        return []
-    by_id: dict[str, dict[str, Any]] = {}
-    for r in held_out:
-        slot = by_id.setdefault(r["id"], {"id": r["id"], "source": r["source"],
-                                          "prompt": r["prompt"]})
-        slot.setdefault("chosen" if r["label"] else "rejected", r["completion"])
-    return [p for p in by_id.values() if "chosen" in p and "rejected" in p]
-
-
-def kto_weights(data: str | Path, ds) -> tuple[float, float, str]:
-    """(λ_D, λ_U, where from): the builder's metadata.json, else KTO Eq. 8 from the labels.
+def kto_weights(data: str | Path | None, ds) -> tuple[float, float, str]:
+    """(λ_D, λ_U, where from): the builder's metadata.json, else KTO Eq. 8 from the labels of
+    `ds`. `data=None`: from the labels of `ds` only (the trainer passes the rows it trains).
 
     Ethayarajh et al. 2024, Eq. 8: pick λ_D·n_D / (λ_U·n_U) ∈ [1, 4/3].
     """
-    m = _BUILT_METADATA.get(str(data), {})
+    m = _BUILT_METADATA.get(str(data), {}) if data is not None else {}
     if "desirable_weight" in m and "undesirable_weight" in m:
         return float(m["desirable_weight"]), float(m["undesirable_weight"]), "builder metadata"
-    for folder in (Path(data), Path(data) / "unary"):
+    for folder in (Path(data), Path(data) / "unary") if data is not None else ():
         meta = folder / "metadata.json"
         if meta.is_file():
             m = json.loads(meta.read_text())
@@ -136,7 +131,7 @@ def kto_weights(data: str | Path, ds) -> tuple[float, float, str]:
     n_d = sum(1 for x in ds["label"] if x)
     n_u = len(ds) - n_d
     if n_d == 0 or n_u == 0:
-        raise SourceError(Problem(str(data), f"KTO needs both labels; found {n_d} desirable and "
+        raise SourceError(Problem(str(data or "train.data"), f"KTO needs both labels; found {n_d} desirable and "
                                              f"{n_u} undesirable rows"))
     ratio = n_d / n_u
     if ratio < 1:

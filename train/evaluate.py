@@ -1,117 +1,91 @@
-"""Held-out evaluation and feedback to the builder.
+"""Held-out evaluation: does the policy itself prefer the chosen answer, base vs trained?
 
-Implicit reward (DPO, Rafailov et al. 2023, Eq. 5): r(x, y) = β·log π(y|x)/π_ref(y|x). A pair is
-ranked right when r(chosen) > r(rejected); ties (e.g. the untrained model, where π = π_ref and
-every margin is 0) count one half, so an untrained adapter scores 0.5. We also report the raw
-log-probability ranking (log π(chosen) > log π(rejected)), which is meaningful for the base too.
+Headline — policy preference: the share of held-out pairs with log π(chosen|x) > log π(rejected|x)
+(summed over completion tokens), and its length-normalised form (mean per-token log-prob, as in
+SimPO, Meng et al. 2024), for the base/reference policy and for the trained one. This is what a
+user samples from, and it has a real base value.
 
-Pairs the trained model strongly disagrees with (margin below a negative threshold) are likely
-mislabelled; `flag_mislabelled` writes them as ledger rows (step "train.flag") the user can
-inspect and append to OUT/rejects/.
+Also reported: the implicit reward of DPO (Rafailov et al. 2023, Eq. 5), r(x, y) = β·log π(y|x) /
+π_ref(y|x) — its accuracy r(chosen) > r(rejected) and mean margin for the trained policy. For the
+untrained adapter π = π_ref and every margin is 0 by construction, so no base value is reported.
+Every number comes with n and a 95% interval (train/stats.py).
+
+Pairs that cannot be scored the way TRL trains (prompt over max_length, completion truncated
+away, ...) are excluded by the same pre-flight as the training split and counted by reason,
+never scored as ties. KTO data may have one answer per record (ms-swift query/response/label):
+label accuracy of the implicit reward (its sign matches the label) over every row, and the pair
+metrics over prompts that have both labels.
 """
 from __future__ import annotations
 
-import contextlib
 import json
+from collections import Counter
 from pathlib import Path
 
-from train.preflight import tokenize_prompt_completion
+from train.scoring import completion_logps, reference
+from train.stats import mean, proportion
 
 FLAG_STEP, FLAG_REASON = "train.flag", "train.likely_mislabelled"
 
 
-def sequence_logps(model, tokenizer, prompts, completions, max_length=None, batch_size=8):
-    """Sum of log π(completion tokens | prompt) per row, tokenized and truncated as TRL does."""
-    import torch
+def scorable(rows, tokenizer, method: str, max_length) -> tuple[list[dict], dict[str, int]]:
+    """(rows pre-flight accepts, {reason: count} of the rows it excludes)."""
+    from train.preflight import row_problems
 
-    rows = []
-    for prompt, completion in zip(prompts, completions):
-        p, full = tokenize_prompt_completion(tokenizer, prompt, completion)
-        n_prompt = next((i for i, (a, b) in enumerate(zip(p, full)) if a != b), min(len(p), len(full)))
-        full = full[:max_length] if max_length else full
-        rows.append((full, min(n_prompt, len(full))))
-    device = next(model.parameters()).device
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    out = []
-    model.eval()
-    for start in range(0, len(rows), batch_size):
-        chunk = rows[start:start + batch_size]
-        width = max(len(ids) for ids, _ in chunk)
-        ids = torch.full((len(chunk), width), pad, dtype=torch.long)
-        attn = torch.zeros_like(ids)
-        mask = torch.zeros_like(ids, dtype=torch.bool)
-        for i, (seq, n_prompt) in enumerate(chunk):
-            ids[i, :len(seq)] = torch.tensor(seq)
-            attn[i, :len(seq)] = 1
-            mask[i, n_prompt:len(seq)] = True
-        with torch.no_grad():
-            logits = model(input_ids=ids.to(device), attention_mask=attn.to(device)).logits.float()
-        logp = torch.log_softmax(logits[:, :-1], dim=-1)
-        tok = logp.gather(-1, ids[:, 1:].to(device).unsqueeze(-1)).squeeze(-1)
-        out += (tok * mask[:, 1:].to(device)).sum(-1).tolist()
-    return out
+    kept, excluded = [], Counter()
+    for row in rows:
+        problems = row_problems(tokenizer, row, method, max_length)
+        if problems:
+            excluded[problems[0][0]] += 1
+        else:
+            kept.append(row)
+    return kept, dict(excluded)
 
 
-@contextlib.contextmanager
-def reference(model):
-    """The reference policy of a PEFT model: its frozen "ref" adapter when it continues from one
-    (loaded by `load_for_eval`), else the base model with the adapter disabled."""
-    if "ref" in getattr(model, "peft_config", {}):
-        active = model.active_adapter
-        model.set_adapter("ref")
-        try:
-            yield
-        finally:
-            model.set_adapter(active)
-    else:
-        with model.disable_adapter():
-            yield
+def _both(model, tokenizer, prompts, completions, max_length):
+    """(logps, n_tokens, ref_logps) of completions under π and π_ref."""
+    logps, counts = completion_logps(model, tokenizer, prompts, completions, max_length)
+    with reference(model):
+        ref, _ = completion_logps(model, tokenizer, prompts, completions, max_length)
+    return logps, counts, ref
 
 
-def pair_margins(model, tokenizer, pairs, beta: float, max_length=None, batch_size=8):
-    """A polars frame, one row per pair: log-probs under π and π_ref and the implicit margin."""
+def pair_scores(model, tokenizer, pairs, beta: float, max_length=None):
+    """One row per pair: log-probs and token counts under π and π_ref, and the implicit margin."""
     import polars as pl
 
     prompts = [p["prompt"] for p in pairs]
-    cols = {}
+    cols = {"id": [str(p["id"]) for p in pairs], "source": [str(p.get("source")) for p in pairs]}
     for side in ("chosen", "rejected"):
-        comps = [p[side] for p in pairs]
-        cols[f"logp_{side}"] = sequence_logps(model, tokenizer, prompts, comps, max_length, batch_size)
-        with reference(model):
-            cols[f"ref_logp_{side}"] = sequence_logps(model, tokenizer, prompts, comps, max_length,
-                                                      batch_size)
-    df = pl.DataFrame({"id": [p["id"] for p in pairs], "source": [p["source"] for p in pairs], **cols},
-                      schema_overrides={"id": pl.String, "source": pl.String})
+        logps, counts, ref = _both(model, tokenizer, prompts, [p[side] for p in pairs], max_length)
+        cols.update({f"logp_{side}": logps, f"n_{side}": counts, f"ref_logp_{side}": ref})
+    df = pl.DataFrame(cols)
+    lc, lr, rc, rr = (pl.col(c) for c in ("logp_chosen", "logp_rejected", "ref_logp_chosen",
+                                          "ref_logp_rejected"))
+    nc, nr = pl.col("n_chosen").clip(1), pl.col("n_rejected").clip(1)
     return df.with_columns(
-        margin=beta * ((pl.col("logp_chosen") - pl.col("ref_logp_chosen"))
-                       - (pl.col("logp_rejected") - pl.col("ref_logp_rejected"))),
-        ref_logp_margin=pl.col("ref_logp_chosen") - pl.col("ref_logp_rejected"),
-        logp_margin=pl.col("logp_chosen") - pl.col("logp_rejected"),
-    )
+        margin=beta * ((lc - rc) - (lr - rr)), logp_margin=lc - lr, ref_logp_margin=rc - rr,
+        norm_margin=lc / nc - lr / nr, ref_norm_margin=rc / nc - rr / nr)
 
 
-def _accuracy(values) -> float:
-    values = list(values)
-    if not values:
-        return float("nan")
-    return sum(1.0 if v > 1e-9 else 0.5 if abs(v) <= 1e-9 else 0.0 for v in values) / len(values)
+def _share(series) -> dict:
+    return proportion(int((series > 0).sum()), series.len())
 
 
-def summarize(margins) -> dict:
-    """Base (π_ref) vs trained (π): pairwise accuracy and mean margin."""
-    n = margins.height
+def summarize_pairs(df) -> dict:
     return {
-        "n_pairs": n,
-        "base": {"accuracy": 0.5 if n else float("nan"), "mean_margin": 0.0,
-                 "logp_accuracy": _accuracy(margins["ref_logp_margin"])},
-        "trained": {"accuracy": _accuracy(margins["margin"]),
-                    "mean_margin": float(margins["margin"].mean() or 0.0),
-                    "logp_accuracy": _accuracy(margins["logp_margin"])},
+        "n_pairs": df.height,
+        "policy_preference": {"base": _share(df["ref_logp_margin"]),
+                              "trained": _share(df["logp_margin"])},
+        "policy_preference_length_normalised": {"base": _share(df["ref_norm_margin"]),
+                                                "trained": _share(df["norm_margin"])},
+        "implicit_reward": {"accuracy": _share(df["margin"]), "mean_margin": mean(df["margin"])},
     }
 
 
-def flag_mislabelled(margins, threshold: float = -1.0):
-    """Ledger rows for pairs whose trained margin is below `threshold` (< 0: model disagrees)."""
+def flag_mislabelled(margins, threshold: float = 0.0):
+    """Ledger rows for pairs whose trained implicit margin is below `threshold`: after training
+    on the whole set, the policy still prefers the answer labelled rejected."""
     import polars as pl
 
     bad = margins.filter(pl.col("margin") < threshold)
@@ -124,17 +98,90 @@ def flag_mislabelled(margins, threshold: float = -1.0):
     )
 
 
-def evaluate_pairs(model, tokenizer, pairs, beta, out_dir, max_length=None, threshold=-1.0,
+def evaluate_pairs(model, tokenizer, rows, beta, out_dir, max_length=None, method="dpo",
                    name="eval") -> dict:
-    """Write OUTDIR/<name>_margins.parquet and <name>_flags.parquet; return the summary."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    margins = pair_margins(model, tokenizer, pairs, beta, max_length)
-    margins.write_parquet(out_dir / f"{name}_margins.parquet")
+    """Pre-flight `rows` (pairs), score them, write OUTDIR/<name>_margins.parquet; the summary."""
+    pairs, excluded = scorable(rows, tokenizer, method, max_length)
+    report = {"n_rows": len(rows), "excluded": excluded, "beta": beta}
+    if not pairs:
+        return {**report, "n_pairs": 0}
+    margins = pair_scores(model, tokenizer, pairs, beta, max_length)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    margins.write_parquet(Path(out_dir) / f"{name}_margins.parquet")
+    return {**report, **summarize_pairs(margins)}
+
+
+def flag_training_pairs(model, tokenizer, rows, beta, out_dir, max_length=None,
+                        threshold: float = 0.0) -> dict:
+    """Score every training pair with the final adapter and flag likely mislabelled ones
+    (train_margins.parquet, train_flags.parquet as ledger rows)."""
+    if not rows:
+        return {"n_scored": 0, "n_flagged": 0}
+    margins = pair_scores(model, tokenizer, rows, beta, max_length)
     flags = flag_mislabelled(margins, threshold)
-    flags.write_parquet(out_dir / f"{name}_flags.parquet")
-    return {**summarize(margins), "beta": beta, "n_flagged": flags.height,
-            "flag_threshold": threshold}
+    margins.write_parquet(Path(out_dir) / "train_margins.parquet")
+    flags.write_parquet(Path(out_dir) / "train_flags.parquet")
+    return {"n_scored": margins.height, "n_flagged": flags.height, "flag_threshold": threshold}
+
+
+def prompt_key(prompt) -> str:
+    """One string per prompt (string or chat messages), stable across runs."""
+    return prompt if isinstance(prompt, str) else json.dumps(prompt, sort_keys=True,
+                                                               ensure_ascii=False)
+
+
+def evaluate_unary(model, tokenizer, rows, beta, out_dir, max_length=None) -> dict:
+    """KTO held-out rows: label accuracy of the implicit reward over every scorable row, and the
+    pair metrics over prompts that have a desirable and an undesirable answer."""
+    import polars as pl
+
+    kept, excluded = scorable(rows, tokenizer, "kto", max_length)
+    report = {"n_rows": len(rows), "excluded": excluded, "beta": beta}
+    if not kept:
+        return report
+    logps, counts, ref = _both(model, tokenizer, [r["prompt"] for r in kept],
+                               [r["completion"] for r in kept], max_length)
+    df = pl.DataFrame({"id": [str(r["id"]) for r in kept], "label": [bool(r["label"]) for r in kept],
+                       "logp": logps, "ref_logp": ref, "n_tokens": counts})
+    df = df.with_columns(reward=beta * (pl.col("logp") - pl.col("ref_logp")))
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    df.write_parquet(Path(out_dir) / "eval_rewards.parquet")
+    right = df.filter((pl.col("reward") > 0) == pl.col("label")).height
+    report["label_accuracy"] = proportion(right, df.height)
+    report["mean_reward"] = {"desirable": mean(df.filter(pl.col("label"))["reward"]),
+                             "undesirable": mean(df.filter(~pl.col("label"))["reward"])}
+    by_prompt: dict[str, dict] = {}
+    for r in kept:
+        slot = by_prompt.setdefault(prompt_key(r["prompt"]), {"id": r["id"], "source": r.get("source"),
+                                                               "prompt": r["prompt"]})
+        slot.setdefault("chosen" if r["label"] else "rejected", r["completion"])
+    pairs = [p for p in by_prompt.values() if "chosen" in p and "rejected" in p]
+    report["n_pairs"] = len(pairs)
+    if pairs:
+        margins = pair_scores(model, tokenizer, pairs, beta, max_length)
+        margins.write_parquet(Path(out_dir) / "eval_margins.parquet")
+        report.update(summarize_pairs(margins))
+    return report
+
+
+def evaluate_sft(model, tokenizer, rows, out_dir, max_length=None) -> dict:
+    """Held-out loss (mean NLL per completion token) and perplexity, base vs trained."""
+    import math
+
+    from train.methods.sft import pieces
+
+    kept, excluded = scorable(rows, tokenizer, "sft", max_length)
+    report = {"n_rows": len(rows), "excluded": excluded, "n_scored": len(kept)}
+    if not kept:
+        return report
+    prompts, completions = zip(*[pieces(r)[0][1:] for r in kept])
+    logps, counts, ref = _both(model, tokenizer, list(prompts), list(completions), max_length)
+    n = sum(counts)
+    for name, values in (("base", ref), ("trained", logps)):
+        loss = -sum(values) / max(n, 1)
+        report[name] = {"loss": loss, "perplexity": math.exp(min(loss, 50.0))}
+    report["n_tokens"] = n
+    return report
 
 
 def flag_file(margins_path: str | Path, threshold: float, out: str | Path) -> int:

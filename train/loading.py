@@ -10,8 +10,12 @@ from __future__ import annotations
 from train.methods.common import use_cuda
 
 
-def load_model(model_id: str, adapter: str | None = None, cpu: bool = False):
-    """(model, tokenizer). With `adapter`, a trainable PeftModel continuing from it."""
+def load_model(model_id: str, adapter: str | None = None, cpu: bool = False,
+               quantization: str = "none"):
+    """(model, tokenizer). With `adapter`, a trainable PeftModel continuing from it (its frozen
+    copy is then the reference, also under 4-bit). `quantization="4bit"`: QLoRA (Dettmers et al.
+    2023) — the base in NF4 with double quantization, bf16 compute; CUDA only (train/checks.py
+    refuses it on the CPU before any work)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -19,9 +23,19 @@ def load_model(model_id: str, adapter: str | None = None, cpu: bool = False):
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     dtype = torch.bfloat16 if use_cuda(cpu) else torch.float32  # bf16 on CUDA: fp16 NaNs in DPO
-    model = AutoModelForCausalLM.from_pretrained(model_id, dtype=dtype)
-    if use_cuda(cpu):
-        model = model.to("cuda")
+    if quantization == "4bit":
+        from peft import prepare_model_for_kbit_training
+        from transformers import BitsAndBytesConfig
+
+        bnb = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                 bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=torch.bfloat16)
+        model = AutoModelForCausalLM.from_pretrained(model_id, quantization_config=bnb,
+                                                     dtype=torch.bfloat16, device_map={"": 0})
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(model_id, dtype=dtype)
+        if use_cuda(cpu):
+            model = model.to("cuda")
     if adapter:
         from peft import PeftModel
 

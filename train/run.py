@@ -4,7 +4,8 @@ Layout of OUTDIR (one method) or OUTDIR/stage<i>-<method>/ (stages):
   adapter/                    the LoRA adapter (+ tokenizer) of that stage
   preflight_rejects.parquet   ledger rows of the rows pre-flight quarantined (if any)
   eval_margins.parquet        per held-out pair: log-probs under π and π_ref, implicit margin
-  eval_flags.parquet          ledger rows (step train.flag) of likely mislabelled pairs
+  train_margins.parquet       DPO: every training pair scored with the final adapter
+  train_flags.parquet         DPO: ledger rows (step train.flag) of likely mislabelled pairs
 OUTDIR/eval.json gathers every stage's report; OUTDIR/merged/ when `merge: true`.
 Each stage starts from the previous stage's adapter, so its reference model is a frozen copy of
 that adapter (TRL's "ref" adapter), and the first stage's reference is the base.
@@ -13,11 +14,12 @@ from __future__ import annotations
 
 import gc
 import logging
+from collections import Counter
 from pathlib import Path
 
 from schemas.errors import ConfigError, Problem
 from schemas.train import TrainSection
-from train.data import load_training_data, split_by_id
+from train.data import load_training_data, split_by_prompt
 from train.defaults import stage_value
 
 log = logging.getLogger("datatools.train")
@@ -42,61 +44,30 @@ def output_path(base: Path, p: str) -> Path:
 
 
 def run_training(section: TrainSection, base_dir: str | Path = ".", build_out: str | Path | None = None,
-                 seed: int = 0) -> dict:
+                 seed: int = 0, resume: bool = False) -> dict:
     """Train every stage of `section`; return the report also written to OUTDIR/eval.json.
 
     `base_dir`: where relative paths resolve (the recipe's folder). `build_out`: the recipe's
-    outputs.dir, whose OUT/<kind> is a stage's data when it names none.
+    outputs.dir, whose OUT/<kind> is a stage's data when it names none. `resume`: continue each
+    unfinished stage from its last checkpoint (a finished stage's adapter is reused).
     """
+    from train.checks import check_section
     from train.evaluate import write_report
-    from train.loading import load_model
-    from train.methods import get_method
-    from train.methods.common import save_adapter
-    from train.preflight import preflight
 
+    check_section(section)
     base = Path(base_dir)
     out = output_path(base, section.output_dir)
     seed = section.seed if section.seed is not None else seed
-    stages = section.resolved_stages()
     adapter = _resolve(base, section.adapter)
     model_id = _resolve(base, section.model) or section.model
     report: dict = {"model": model_id, "start_adapter": adapter, "stages": []}
-    for i, stage in enumerate(stages):
+    for i, stage in enumerate(section.resolved_stages()):
         where = f"train.stages[{i}]" if section.stages else "train"
-        method = get_method(stage.method)
-        data = _resolve(base, stage.data) or (
-            str(output_path(base, str(build_out)) / method.kind) if build_out else None)
-        if data is None:
-            raise ConfigError(Problem(f"{where}.data", "no data: give `data`, or train from a recipe "
-                                                       "whose outputs.dir holds a build"))
         stage_dir = out / f"stage{i}-{stage.method}" if section.stages else out
-        ds = load_training_data(data, stage.method, seed=seed, workdir=stage_dir)
-        train_ds, held_out = split_by_id(ds, section.eval_fraction, seed)
-        model, tokenizer = load_model(model_id, adapter, section.cpu)
-        train_ds, rejects = preflight(train_ds, tokenizer, stage.method,
-                                      stage_value(stage, "max_length"),
-                                      stage_value(stage, "batch_size"), section.preflight, stage_dir)
-        extra, facts = {}, {}
-        if method.prepare is not None:
-            train_ds, extra, facts = method.prepare(train_ds, data, stage)
-        trainer = method.trainer(model, tokenizer, train_ds, stage, stage_dir,
-                                 cpu=section.cpu, seed=seed, **extra)
-        result = trainer.train()
-        adapter_dir = save_adapter(trainer, stage_dir / "adapter")
-        entry = {"stage": i, "method": stage.method, "data": data, "adapter": str(adapter_dir),
-                 "reference": adapter or "base (adapter disabled)", "n_train": len(train_ds),
-                 "n_held_out": len(held_out), "n_preflight_rejects": rejects.height,
-                 "beta": stage_value(stage, "beta"), "learning_rate": stage_value(stage, "learning_rate"),
-                 "train_loss": getattr(result, "training_loss", None), **facts}
-        if method.evaluate is not None:
-            evaluation = method.evaluate(trainer.model, tokenizer, held_out, stage, stage_dir,
-                                         flag_threshold=section.flag_threshold)
-            if evaluation is not None:
-                entry["eval"] = evaluation
+        data = _stage_data(base, stage, build_out, where)
+        entry = train_stage(section, stage, i, data, model_id, adapter, stage_dir, seed, resume)
         report["stages"].append(entry)
-        adapter = str(adapter_dir)
-        del trainer, model
-        gc.collect()
+        adapter = entry["adapter"]
     report["final_adapter"] = adapter
     out.mkdir(parents=True, exist_ok=True)
     write_report(report, out)
@@ -110,3 +81,68 @@ def run_training(section: TrainSection, base_dir: str | Path = ".", build_out: s
         push(report["merged"] if section.push_merged else adapter, section.push_to)
         report["pushed_to"] = section.push_to
     return report
+
+
+def _stage_data(base: Path, stage, build_out, where: str) -> str:
+    from train.methods import get_method
+
+    data = _resolve(base, stage.data) or (
+        str(output_path(base, str(build_out)) / get_method(stage.method).kind) if build_out else None)
+    if data is None:
+        raise ConfigError(Problem(f"{where}.data", "no data: give `data`, or train from a recipe "
+                                                   "whose outputs.dir holds a build"))
+    return data
+
+
+def train_stage(section, stage, i: int, data: str, model_id: str, adapter: str | None,
+                stage_dir: Path, seed: int, resume: bool = False) -> dict:
+    """One stage: data → prompt-hash split → pre-flight → prepare → train → save → evaluate."""
+    from train.loading import load_model
+    from train.methods import get_method
+    from train.methods.common import last_checkpoint, save_adapter
+    from train.preflight import preflight
+
+    method = get_method(stage.method)
+    ds = load_training_data(data, stage.method, seed=seed, workdir=stage_dir)
+    train_ds, held_out = split_by_prompt(ds, section.eval_fraction, seed, stage.method)
+    model, tokenizer = load_model(model_id, adapter, section.cpu, section.quantization)
+    n_before = len(train_ds)
+    train_ds, rejects = preflight(train_ds, tokenizer, stage.method,
+                                  stage_value(stage, "max_length"),
+                                  stage_value(stage, "batch_size"), section.preflight, stage_dir)
+    reasons = dict(sorted(Counter(rejects["reason"].to_list()).items()))
+    if reasons:
+        log.warning("pre-flight quarantined %d of %d training rows (%s) → %s",
+                    n_before - len(train_ds), n_before,
+                    ", ".join(f"{n} {r}" for r, n in reasons.items()),
+                    stage_dir / "preflight_rejects.parquet")
+    extra, facts = {}, {}
+    if method.prepare is not None:
+        train_ds, extra, facts = method.prepare(train_ds, data, stage, tokenizer)
+    trainer = method.trainer(model, tokenizer, train_ds, stage, stage_dir, cpu=section.cpu,
+                             seed=seed, **extra)
+    checkpoint = last_checkpoint(stage_dir) if resume else None
+    if checkpoint:
+        log.warning("resuming from %s", checkpoint)
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    adapter_dir = save_adapter(trainer, stage_dir / "adapter")
+    entry = {"stage": i, "method": stage.method, "data": data, "adapter": str(adapter_dir),
+             "reference": adapter or "base (adapter disabled)", "n_train": len(train_ds),
+             "n_held_out": len(held_out), "n_preflight_rejects": n_before - len(train_ds),
+             "preflight_rejects": reasons, "beta": stage_value(stage, "beta"),
+             "learning_rate": trainer.args.learning_rate,
+             "epochs": stage_value(stage, "epochs"), "global_step": trainer.state.global_step,
+             "resumed_from": checkpoint,
+             "train_loss": getattr(result, "training_loss", None), **facts}
+    if method.evaluate is not None and len(held_out):
+        entry["eval"] = method.evaluate(trainer.model, tokenizer, held_out, train_ds, stage,
+                                        stage_dir, flag_threshold=section.flag_threshold)
+    if section.samples and len(held_out):
+        from train.samples import sample_generations
+
+        rows = held_out.select(range(min(section.samples, len(held_out))))
+        entry["samples"] = sample_generations(trainer.model, tokenizer,
+                                              [method.pieces(r)[0][1] for r in rows])
+    del trainer, model
+    gc.collect()
+    return entry

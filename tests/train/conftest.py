@@ -19,16 +19,22 @@ def _text(rng, n):
     return " ".join(rng.choice(WORDS) for _ in range(n))
 
 
-def planted_pairs(n: int, seed: int = 0) -> list[dict]:
+def planted_pairs(n: int, seed: int = 0, shared_body: bool = False,
+                  markers: tuple[str, str] = ("good", "bad")) -> list[dict]:
+    """`shared_body`: chosen and rejected are the same words and differ only in the final marker,
+    so a base model's preference is its prior for one marker over the other (tests orient the
+    markers against that prior, see test_learns.py)."""
     rng = random.Random(seed)
     rows = []
     for i in range(n):
         prompt = [{"role": "user", "content": f"please write {_text(rng, 3)}"}]
+        body = _text(rng, rng.randint(2, 5))
+        other = body if shared_body else _text(rng, rng.randint(2, 5))
         rows.append({
             "id": f"p{seed}-{i}", "source": f"planted:{i}", "meta": "{}",
             "prompt": prompt,
-            "chosen": [{"role": "assistant", "content": f"{_text(rng, rng.randint(2, 5))} good"}],
-            "rejected": [{"role": "assistant", "content": f"{_text(rng, rng.randint(2, 5))} bad"}],
+            "chosen": [{"role": "assistant", "content": f"{body} {markers[0]}"}],
+            "rejected": [{"role": "assistant", "content": f"{other} {markers[1]}"}],
             "score_chosen": 1.0, "score_rejected": 0.0,
         })
     return rows

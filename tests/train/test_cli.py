@@ -49,7 +49,10 @@ def test_multi_stage_recipe_then_merge(planted_out, tiny_model_dir, tmp_path):
     assert stages[1]["reference"] == stages[0]["adapter"]  # continues from the SFT adapter
     assert stages[2]["reference"] == stages[1]["adapter"]
     assert stages[1]["data"].endswith("unary") and stages[2]["data"].endswith("pairwise")
-    assert "eval" in stages[2] and "eval" in stages[1] and "eval" not in stages[0]
+    assert "policy_preference" in stages[2]["eval"] and "label_accuracy" in stages[1]["eval"]
+    assert {"loss", "perplexity"} <= set(stages[0]["eval"]["trained"])  # SFT held-out loss
+    assert stages[0]["sft_masking"].startswith("assistant-only")
+    assert "held-out loss" in result.output and "KTO label accuracy" in result.output
     assert (tmp_path / "runs" / "stage2-dpo" / "eval_margins.parquet").is_file()
     assert not (Path(stages[2]["adapter"]) / "ref").exists()  # TRL's frozen copy is not saved
     _merged_equals_adapter(tmp_path / "runs" / "merged", stages[2]["adapter"], tiny_model_dir)
@@ -79,7 +82,8 @@ def test_one_off_flags_and_merge_command(planted_out, tiny_model_dir, tmp_path):
         "--max-length", "96", "--loss-type", "ipo", "--lora-r", "4", "--sft-weight", "0.5",
     ], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    assert "held-out accuracy 0.50 →" in result.output
+    assert "held-out policy preference (log π(chosen) > log π(rejected))" in result.output
+    assert "implicit reward accuracy" in result.output and "sample:" in result.output
     cfg = json.loads((out / "adapter" / "adapter_config.json").read_text())
     assert cfg["r"] == 4 and cfg["lora_alpha"] == 8
     result = runner.invoke(app, ["merge", str(out / "adapter"), "--out", str(tmp_path / "m")],

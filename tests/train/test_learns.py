@@ -1,64 +1,99 @@
-"""Proof it learns: a planted preference (good answers end with "good", bad ones with "bad") on
-a tiny random model. Held-out pairwise accuracy of the implicit reward must rise from 0.5 (an
-untrained adapter: π = π_ref, every margin 0) to ≥ 0.95 (DPO) / ≥ 0.9 (KTO); only LoRA weights move.
+"""Proof that the policy itself learns, at the DEFAULT hyperparameters: a planted preference
+(good answers end with "good", bad ones with "bad") that runs against the base model's prior
+(the tiny base model ranks the rejected marker higher in most pairs).
+
+The test measures the policy's own preference, log π(chosen|x) > log π(rejected|x), on prompts
+held out by the trainer's split, with its own log-prob code (not the trainer's scorer): base
+≈ 0.2, trained ≥ 0.9 after 256 pairs and the default epochs. Only LoRA weights may move.
 """
 from __future__ import annotations
 
+import datasets
 import pytest
 import torch
 
 from schemas.train import Stage
+from tests.train.conftest import planted_pairs, unary_from_pairs
 
 pytestmark = pytest.mark.slow
+# Chosen and rejected share their words and differ only in the final marker; the tiny model's
+# prior for "true" over "ok" after these bodies is what the preference has to overturn (base
+# policy preference ≈ 0.2, asserted below with the test's own log-probs).
+MARKERS = ("ok", "true")
 
 
-def _train_and_eval(method, planted_out, tiny_model_dir, tmp_path, **hp):
-    from train.data import eval_pairs, kto_weights, load_training_data, split_by_id
-    from train.evaluate import evaluate_pairs
+def own_logp(model, tok, prompt, completion) -> float:
+    """Summed log-prob of the completion's tokens after the chat-templated prompt."""
+    p = tok.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True,
+                                return_dict=True)["input_ids"]
+    full = tok.apply_chat_template(prompt + completion, tokenize=True, return_dict=True)["input_ids"]
+    assert full[:len(p)] == p
+    ids = torch.tensor([full])
+    with torch.no_grad():
+        logits = model(input_ids=ids).logits[0, :-1].float()
+    logp = torch.log_softmax(logits, -1).gather(-1, ids[0, 1:, None])[:, 0]
+    return float(logp[len(p) - 1:].sum())
+
+
+def preference(model, tok, pairs) -> float:
+    model.eval()
+    wins = sum(own_logp(model, tok, p["prompt"], p["chosen"])
+               > own_logp(model, tok, p["prompt"], p["rejected"]) for p in pairs)
+    return wins / len(pairs)
+
+
+def _train(method, rows, tiny_model_dir, tmp_path):
+    from train.data import split_by_prompt
     from train.loading import load_model
     from train.methods import METHODS
     from train.preflight import preflight
 
-    ds = load_training_data(planted_out, method)
-    train_ds, held = split_by_id(ds, 0.25, seed=0)
+    ds = datasets.Dataset.from_list(rows)
+    train_ds, held = split_by_prompt(ds, 0.25, seed=0, method=method)
     model, tok = load_model(str(tiny_model_dir), cpu=True)
     before = {k: v.detach().clone() for k, v in model.named_parameters()}
-    stage = Stage(method=method, batch_size=8, max_length=96, **hp)
-    train_ds, rejects = preflight(train_ds, tok, method, 96, 8, "stop", tmp_path)
-    extra = {"weights": kto_weights(planted_out, ds)[:2]} if method == "kto" else {}
-    trainer = METHODS[method].trainer(model, tok, train_ds, stage, tmp_path, cpu=True, seed=0, **extra)
+    stage = Stage(method=method, epochs=2, max_length=96)  # defaults for everything else
+    train_ds, _ = preflight(train_ds, tok, method, 96, 8, "stop", tmp_path)
+    spec = METHODS[method]
+    extra = {}
+    if spec.prepare:
+        train_ds, extra, _ = spec.prepare(train_ds, None, stage, tok)
+    trainer = spec.trainer(model, tok, train_ds, stage, tmp_path, cpu=True, seed=0, **extra)
     trainer.train()
-    report = evaluate_pairs(trainer.model, tok, eval_pairs(held, method), stage.beta or 0.1,
-                            tmp_path, 96)
-    print(method, report)  # shown with -s: base → trained accuracy
-
     after = dict(trainer.model.named_parameters())
-    lora = {k: v for k, v in after.items() if "lora_" in k}
-    assert lora and all(v.requires_grad for v in lora.values())
-    assert any(not torch.equal(v, torch.zeros_like(v)) for k, v in lora.items() if "lora_B" in k), \
-        "LoRA B starts at zero: it must have moved"
+    assert any(not torch.equal(v, torch.zeros_like(v)) for k, v in after.items() if "lora_B" in k)
     for name, value in after.items():
-        if "lora_" in name:
-            continue
-        orig = name.replace("base_model.model.", "").replace(".base_layer", "")
-        assert torch.equal(value.detach(), before[orig]), f"base weight {orig} changed"
-    return report
+        if "lora_" not in name:
+            orig = name.replace("base_model.model.", "").replace(".base_layer", "")
+            assert torch.equal(value.detach(), before[orig]), f"base weight {orig} changed"
+    return trainer.model, tok, held
 
 
-def test_dpo_learns_planted_preference(planted_out, tiny_model_dir, tmp_path):
-    report = _train_and_eval("dpo", planted_out, tiny_model_dir, tmp_path,
-                             learning_rate=5e-3, max_steps=20)
-    assert report["n_pairs"] >= 40
-    assert report["base"]["accuracy"] == pytest.approx(0.5)
-    assert 0.25 <= report["base"]["logp_accuracy"] <= 0.75  # the base has no preference
-    assert report["trained"]["accuracy"] >= 0.95
-    assert report["trained"]["mean_margin"] > 0
+def _base_and_trained(model, tok, pairs):
+    with model.disable_adapter():
+        base = preference(model, tok, pairs)
+    return base, preference(model, tok, pairs)
 
 
-def test_kto_learns_planted_preference(planted_out, tiny_model_dir, tmp_path):
-    report = _train_and_eval("kto", planted_out, tiny_model_dir, tmp_path,
-                             learning_rate=5e-3, max_steps=20)
-    assert report["n_pairs"] >= 40
-    assert report["base"]["accuracy"] == pytest.approx(0.5)
-    assert report["trained"]["accuracy"] >= 0.9
-    assert report["trained"]["mean_margin"] > 0
+def test_dpo_policy_learns_against_the_prior_at_defaults(tiny_model_dir, tmp_path):
+    pairs = planted_pairs(256, seed=1, shared_body=True, markers=MARKERS)
+    model, tok, held = _train("dpo", pairs, tiny_model_dir, tmp_path)
+    base, trained = _base_and_trained(model, tok, held.to_list())
+    print(f"DPO held-out policy preference {base:.2f} → {trained:.2f} on {len(held)} pairs")
+    assert len(held) >= 40
+    assert base <= 0.35, "the planted preference must run against the base prior"
+    assert trained >= 0.9
+
+
+def test_kto_policy_learns_against_the_prior_at_defaults(tiny_model_dir, tmp_path):
+    pairs = planted_pairs(256, seed=2, shared_body=True, markers=MARKERS)
+    model, tok, held = _train("kto", unary_from_pairs(pairs), tiny_model_dir, tmp_path)
+    by_prompt: dict = {}
+    for r in held.to_list():
+        by_prompt.setdefault(str(r["prompt"]), {"prompt": r["prompt"]})[
+            "chosen" if r["label"] else "rejected"] = r["completion"]
+    held_pairs = [p for p in by_prompt.values() if len(p) == 3]
+    base, trained = _base_and_trained(model, tok, held_pairs)
+    print(f"KTO held-out policy preference {base:.2f} → {trained:.2f} on {len(held_pairs)} pairs")
+    assert len(held_pairs) >= 40 and base <= 0.35
+    assert trained >= 0.9

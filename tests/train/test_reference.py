@@ -71,7 +71,7 @@ def test_reference_is_frozen_sft_adapter(tiny_model_dir, tmp_path):
     ref_after = torch.cat(cont.compute_ref_log_probs(cont.model, batch))
     torch.testing.assert_close(ref_after, sft_logps, atol=1e-4, rtol=1e-4)  # frozen
     # and the evaluator uses the same reference (the "ref" adapter), not the base
-    from train.evaluate import reference, sequence_logps
+    from train.scoring import reference, sequence_logps
 
     prompts = [p["prompt"] for p in pairs[:4]]
     chosen = [p["chosen"] for p in pairs[:4]]

@@ -43,9 +43,15 @@ def test_stages_inherit_and_beta_schedule():
 def test_lora_appropriate_defaults():
     s = {m: TrainSection(model="m", method=m).resolved_stages()[0] for m in ("sft", "dpo", "kto")}
     assert stage_value(s["sft"], "learning_rate") == 2e-4
-    assert stage_value(s["dpo"], "learning_rate") == 5e-5 > 1e-6  # not TRL's full-FT default
-    assert stage_value(s["kto"], "learning_rate") == 5e-5
-    assert stage_value(s["dpo"], "loss_type") == "sigmoid"
+    assert stage_value(s["dpo"], "learning_rate") == 1e-4 > 1e-6  # not TRL's full-FT default
+    assert stage_value(s["dpo"], "learning_rate", n_params=5_000_000) == 5e-4  # tiny: wider steps
+    assert stage_value(s["dpo"], "learning_rate", n_params=7_000_000_000) == 5e-5
+    assert stage_value(s["kto"], "learning_rate", n_params=5_000_000) == 5e-4
+    assert stage_value(s["dpo"], "loss_type") == "sigmoid" and stage_value(s["dpo"], "beta") == 0.1
+    norm = TrainSection(model="m", method="dpo", loss_type="sigmoid_norm").resolved_stages()[0]
+    assert stage_value(norm, "beta") == 5.0  # TÜLU 3's β for length-normalised DPO
+    own = TrainSection(model="m", method="dpo", loss_type="sigmoid_norm", beta=2.0)
+    assert stage_value(own.resolved_stages()[0], "beta") == 2.0
 
 
 def test_lora_presets_by_size():
@@ -87,17 +93,28 @@ def test_loader_errors(tmp_path, planted_out):
     assert {"prompt", "completion", "label", "id", "source"} <= set(ds.column_names)
 
 
-def test_split_keeps_ids_together(planted_out):
-    from train.data import eval_pairs, kto_weights, load_training_data, split_by_id
+def test_split_is_by_prompt_not_record_id(planted_out):
+    """Records sharing a prompt (ids differ: they hash prompt + answers) never straddle the split."""
+    import datasets
 
-    ds = load_training_data(planted_out / "unary", "kto")
-    train, held = split_by_id(ds, 0.2, seed=0)
-    assert not set(train["id"]) & set(held["id"]) and len(train) + len(held) == len(ds)
-    pairs = eval_pairs(held, "kto")
-    assert len(pairs) == len(set(held["id"]))
-    assert all(p["chosen"][0]["content"].endswith("good") for p in pairs)
-    assert kto_weights(planted_out / "unary", ds)[2].endswith("metadata.json")
-    unbalanced = ds.filter(lambda r: r["label"] or r["id"].endswith("0"))
+    from train.data import kto_weights, load_training_data, split_by_prompt
+    from train.evaluate import prompt_key
+
+    pairs = load_training_data(planted_out / "pairwise", "dpo").to_list()
+    twice = pairs + [{**p, "id": p["id"] + "-again", "rejected": p["chosen"][:0] + [
+        {"role": "assistant", "content": "other bad"}]} for p in pairs]
+    ds = datasets.Dataset.from_list(twice)
+    train, held = split_by_prompt(ds, 0.2, seed=0, method="dpo")
+    train_prompts = {prompt_key(p) for p in train["prompt"]}
+    held_prompts = {prompt_key(p) for p in held["prompt"]}
+    assert held_prompts and not train_prompts & held_prompts
+    assert len(train) + len(held) == len(ds) and 0.1 < len(held) / len(ds) < 0.3
+    assert len(held) == 2 * len(held_prompts)  # both records of each held-out prompt
+    unary = load_training_data(planted_out / "unary", "kto")
+    u_train, u_held = split_by_prompt(unary, 0.2, seed=0, method="kto")
+    assert not {prompt_key(p) for p in u_train["prompt"]} & {prompt_key(p) for p in u_held["prompt"]}
+    assert kto_weights(planted_out / "unary", unary)[2].endswith("metadata.json")
+    unbalanced = unary.filter(lambda r: r["label"] or r["id"].endswith("0"))
     w_d, w_u, origin = kto_weights(Path("/nonexistent"), unbalanced)
     n_d, n_u = sum(unbalanced["label"]), len(unbalanced) - sum(unbalanced["label"])
     assert 1 <= w_d * n_d / (w_u * n_u) <= 4 / 3 + 1e-9 and origin.startswith("Eq. 8")

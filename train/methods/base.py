@@ -25,9 +25,9 @@ class Method:
     trainer: Callable[..., Any]
     # () -> the TRL config class, so `trainer_args:` can be checked against its fields
     config_class: Callable[[], type]
-    # (model, tokenizer, held_out, stage, out_dir, flag_threshold=) -> the eval report, or None
+    # (model, tokenizer, held_out, train_ds, stage, out_dir, flag_threshold=) -> the eval report
     evaluate: Callable[..., dict | None] | None = None
-    # (train_ds, data, stage) -> (train_ds, extra trainer kwargs, facts for the report)
+    # (train_ds, data, stage, tokenizer) -> (train_ds, extra trainer kwargs, facts for the report)
     prepare: Callable[..., tuple[Any, dict, dict]] | None = None
     # row -> [(side, prompt, completion)]: what pre-flight tokenizes and checks for each row
     pieces: Callable[[dict], list] = field(default=lambda row: [])

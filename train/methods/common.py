@@ -22,12 +22,16 @@ def checkpointing_arg() -> str:
     return new if new in TrainingArguments.__dataclass_fields__ else "gradient_checkpointing"
 
 
-def common_args(stage, out_dir: Path, cpu: bool, seed: int) -> dict:
-    """TrainingArguments shared by every method; CPU flags per STACK.md (3–4× faster there)."""
+def common_args(stage, out_dir: Path, cpu: bool, seed: int, model=None) -> dict:
+    """TrainingArguments shared by every method; CPU flags per STACK.md (3–4× faster there).
+    The stage's `trainer_args` (checked in train/checks.py) are applied last."""
     cuda = use_cuda(cpu)
-    return dict(
-        output_dir=str(out_dir), seed=seed, report_to="none", save_strategy="no",
-        learning_rate=stage_value(stage, "learning_rate"),
+    n_params = model.num_parameters() if model is not None else None
+    args = dict(
+        output_dir=str(out_dir), seed=seed, report_to=stage.report_to or "none",
+        save_strategy="steps" if stage.save_steps else "no", save_steps=stage.save_steps or 500,
+        save_total_limit=2,
+        learning_rate=stage_value(stage, "learning_rate", n_params),
         num_train_epochs=stage_value(stage, "epochs"), max_steps=stage.max_steps or -1,
         per_device_train_batch_size=stage_value(stage, "batch_size"),
         per_device_eval_batch_size=stage_value(stage, "batch_size"),
@@ -36,6 +40,14 @@ def common_args(stage, out_dir: Path, cpu: bool, seed: int) -> dict:
         max_length=stage_value(stage, "max_length"), logging_steps=10,
         bf16=cuda, use_cpu=not cuda, dataloader_pin_memory=cuda, **{checkpointing_arg(): cuda},
     )
+    return {**args, **(stage.trainer_args or {})}
+
+
+def last_checkpoint(out_dir: Path) -> str | None:
+    """The newest checkpoint-<step>/ folder under `out_dir`, if any."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(out_dir)) if Path(out_dir).is_dir() else None
 
 
 def peft_for(model, stage):

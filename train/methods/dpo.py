@@ -1,7 +1,7 @@
 """DPO on pairwise data (prompt, chosen, rejected) and its TRL 1.16 loss variants."""
 from __future__ import annotations
 
-from train.defaults import stage_value
+from train.defaults import PREFERENCE_LR, stage_value
 from train.methods.base import Method
 from train.methods.common import common_args, keep_columns, peft_for
 
@@ -21,7 +21,7 @@ def trainer(model, tokenizer, train_ds, stage, out_dir, cpu=False, seed=0, preco
         extra = {"loss_type": [loss, "sft"], "loss_weights": [1.0, stage_value(stage, "sft_weight")]}
     if loss == "robust":
         extra["label_smoothing"] = stage_value(stage, "label_smoothing")
-    args = DPOConfig(**common_args(stage, out_dir, cpu, seed), beta=stage_value(stage, "beta"),
+    args = DPOConfig(**common_args(stage, out_dir, cpu, seed, model), beta=stage_value(stage, "beta"),
                      precompute_ref_log_probs=precompute_ref, **extra)
     return DPOTrainer(model=model, args=args, train_dataset=keep_columns(train_ds, COLUMNS),
                       processing_class=tokenizer, peft_config=peft_for(model, stage))
@@ -31,14 +31,16 @@ def pieces(row):
     return [(side, row["prompt"], row[side]) for side in ("chosen", "rejected")]
 
 
-def evaluate(model, tokenizer, held_out, stage, out_dir, flag_threshold=-1.0):
-    from train.evaluate import evaluate_pairs
+def evaluate(model, tokenizer, held_out, train_ds, stage, out_dir, flag_threshold=0.0):
+    """Held-out policy preference and implicit reward; then every training pair scored with the
+    final adapter for likely mislabels."""
+    from train.evaluate import evaluate_pairs, flag_training_pairs
 
-    pairs = [{k: r[k] for k in ("id", "source", "prompt", "chosen", "rejected")} for r in held_out]
-    if not pairs:
-        return None
-    return evaluate_pairs(model, tokenizer, pairs, stage_value(stage, "beta"), out_dir,
-                          stage_value(stage, "max_length"), flag_threshold)
+    beta, max_length = stage_value(stage, "beta"), stage_value(stage, "max_length")
+    report = evaluate_pairs(model, tokenizer, list(held_out), beta, out_dir, max_length)
+    report["flags"] = flag_training_pairs(model, tokenizer, list(train_ds), beta, out_dir,
+                                          max_length, flag_threshold)
+    return report
 
 
 def _config_class():
@@ -49,7 +51,7 @@ def _config_class():
 
 METHOD = Method(
     name="dpo", kind="pairwise", columns=COLUMNS, required=(COLUMNS,),
-    defaults={"learning_rate": 5e-5, "epochs": 1.0, "batch_size": 8, "max_length": 1024,
+    defaults={"learning_rate": PREFERENCE_LR, "epochs": 1.0, "batch_size": 8, "max_length": 1024,
               "beta": 0.1, "loss_type": "sigmoid", "sft_weight": 0.0, "label_smoothing": 0.1},
     trainer=trainer, config_class=_config_class, evaluate=evaluate, pieces=pieces,
 )
