@@ -28,6 +28,8 @@ def print_summary(report: dict[str, Any], console: Console | None = None) -> Non
                       str(s["kept"]), str(s["rejected"]), f"{s['seconds']:.2f}",
                       "yes" if s["cached"] else "")
     console.print(table)
+    for s in facts.label_agreement(report):
+        console.print(_agreement_line(s), soft_wrap=True)
     for location, message in facts.warnings(report):
         console.print(f"[yellow]warning[/yellow]: {location}: {message}", soft_wrap=True)
     reasons = Table(title="why rows were dropped (ledger)", title_justify="left")
@@ -45,11 +47,29 @@ def print_summary(report: dict[str, Any], console: Console | None = None) -> Non
         if kind == "unary":
             notes = (f"{meta['n_desirable']} desirable (λ_D {meta['desirable_weight']:.3g}), "
                      f"{meta['n_undesirable']} undesirable (λ_U {meta['undesirable_weight']:.3g})")
+        groups = ((report.get("mix") or {}).get(kind) or {}).get("groups") or {}
+        if groups:  # the mixture as achieved (requested): "mixed: a.jsonl 30 (30), b 10 (20)"
+            mixed = ", ".join(f"{g} {v['achieved']} ({v['requested']})" for g, v in groups.items())
+            notes = "; ".join(n for n in (notes, f"mixed, achieved (requested): {mixed}") if n)
         outputs.add_row(kind, str(meta["rows"]), notes)
     console.print(outputs)
     out = report["out_dir"]
     console.print(f"wrote {out}/ — datasets, rejects/ (every dropped row with its reason), "
                   f"report.json ({report['seconds']:.1f} s)", soft_wrap=True)
+
+
+def _agreement_line(s: dict) -> str:
+    """One line per label step: what agreed, how much (κ / α / Cohen's κ), what was dropped."""
+    def num(x):
+        return "n/a" if x is None else f"{x:.3g}"
+    if s["name"] == "judge_agreement":
+        return (f"judge agreement: {s['step']}: {s.get('judge')} vs {s.get('reference')} on "
+                f"{s.get('compared')} labelled rows: {num(s.get('agreement'))} agree, Cohen's "
+                f"κ {num(s.get('cohen_kappa'))}")
+    return (f"label agreement: {s['step']}: {s.get('items_with_several_votes')} of "
+            f"{s.get('items')} items with several votes, Fleiss' κ {num(s.get('fleiss_kappa'))}, "
+            f"Krippendorff's α {num(s.get('krippendorff_alpha'))} ({s.get('alpha_metric')}), "
+            f"{s.get('items_dropped')} dropped ({s.get('method')})")
 
 
 def print_dry_run(loaded, sources: list[dict], rows: int) -> None:

@@ -31,6 +31,6 @@ def conflicting_labels(frame: pl.DataFrame) -> dict:
         "conflicting_labels": {"answers": groups.height, "rows": rows, "examples": examples},
         "warnings": [
             f"{groups.height} answer(s) carry conflicting labels across {rows} rows (same prompt "
-            f"and completion labelled both desirable and undesirable, e.g. {examples[0]}); they "
-            "reach KTO as contradictory rows: add an aggregate_labels step to combine them"],
+            f"and completion labelled both desirable and undesirable, e.g. {examples[0]}); "
+            "aggregate_labels combines them, without it they reach KTO as contradictory rows"],
     }

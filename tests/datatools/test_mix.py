@@ -87,6 +87,14 @@ def test_a_target_above_what_exists_without_upsample_is_reported_not_invented(tw
     card = (two_sources / "out" / "README.md").read_text()
     assert "## Mixture" in card
     assert "| pairwise | `chat.jsonl` | 10 | 20 | 10 | 0.5 | 0.3333 | 0 | 0 |" in card
+    from rich.console import Console
+
+    from datatools.summary import print_summary
+
+    console = Console(record=True, width=250)
+    print_summary(result.report, console)
+    assert "mixed, achieved (requested): math.jsonl 20 (20), chat.jsonl 10 (20)" in \
+        console.export_text()
     html = (two_sources / "out" / "report.html").read_text()
     assert 'id="mix"' in html and "chat.jsonl" in html
 

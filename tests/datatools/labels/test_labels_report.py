@@ -41,7 +41,7 @@ def test_validate_warns_about_conflicting_labels_without_dropping(tmp_path):
     assert stats["conflicting_labels"]["rows"] == 2
     (warning,) = stats["warnings"]
     assert "1 answer(s) carry conflicting labels across 2 rows" in warning
-    assert "aggregate_labels" in warning
+    assert "aggregate_labels combines them" in warning
     card = (tmp_path / "out" / "README.md").read_text()
     assert "## Warnings" in card and "conflicting labels across 2 rows" in card
     console = Console(record=True, width=200)
@@ -69,6 +69,11 @@ def test_card_and_html_show_agreement(tmp_path):
         "0 (nominal) |" in card
     # the tied answer is dropped; on the kept one both agree
     assert "| a | 2 | 1 | n/a |" in card and "| b | 2 | 1 | n/a |" in card
+    console = Console(record=True, width=200)
+    print_summary(result.report, console)
+    assert ("label agreement: steps[0].aggregate_labels: 2 of 2 items with several votes, "
+            "Fleiss' κ -0.333, Krippendorff's α 0 (nominal), 1 dropped (majority)") in \
+        console.export_text()
     html = (tmp_path / "out" / "report.html").read_text()
     assert 'id="labels"' in html and "Fleiss&#x27; κ" in html
     assert '<td class="n">-0.333</td>' in html
