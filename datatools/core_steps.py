@@ -4,7 +4,8 @@ from __future__ import annotations
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from datatools.frame import RECORD_LEVEL_FIELDS, effective_score, field_column, field_text
+from datatools.builders.ranking import rank_score
+from datatools.frame import RECORD_LEVEL_FIELDS, field_column, field_text
 from datatools.labels.conflicts import conflicting_labels
 from datatools.step import Step, partition, select_in_slices, select_per_record
 
@@ -80,7 +81,7 @@ def _same_text_diff_score(frame: pl.DataFrame) -> pl.Series:
     (a collision can only add rows) and few, and the text-keyed window on them alone gives the
     exact answer (a row's whole (id, text) group shares its hash, so it is in the subset).
     """
-    score = effective_score()
+    score = rank_score()
     key = select_in_slices(frame, pl.struct("id", "completion").hash(seed=0).alias("k"))["k"]
     flags = key.is_duplicated() & frame["completion"].is_not_null()
     if not flags.any():

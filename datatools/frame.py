@@ -109,11 +109,6 @@ def last_user_text() -> pl.Expr:
     )
 
 
-def effective_score() -> pl.Expr:
-    """score, else 1/0 from label, else null: lets labelled-only data be ranked."""
-    return pl.coalesce(pl.col("score"), pl.col("label").cast(pl.Float64))
-
-
 def answer_key() -> pl.Expr:
     """64-bit hash of (prompt with roles, completion without surrounding space): equal for
     rows that answer the same prompt with the same text, in any record. Row-wise."""
@@ -136,20 +131,6 @@ def field_text(field: str) -> pl.Expr:
     if field == "last_user":
         return last_user_text()
     return pl.col(field).cast(pl.String).fill_null("")
-
-
-def candidate_role() -> pl.Expr:
-    """Where a row stands in its record by effective score: 'chosen' (a best), 'rejected'
-    (a worst, strictly below the best), 'middle', or 'unranked' (no scores in the record)."""
-    s = effective_score()
-    best = s.max().over("id")
-    worst = s.min().over("id")
-    return (
-        pl.when(best.is_null()).then(pl.lit("unranked"))
-        .when(s == best).then(pl.lit("chosen"))
-        .when(s == worst).then(pl.lit("rejected"))
-        .otherwise(pl.lit("middle"))
-    )
 
 
 def unique_record_ids(frame: pl.DataFrame) -> pl.DataFrame:

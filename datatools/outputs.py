@@ -11,7 +11,6 @@ import polars as pl
 
 from datatools.frame import LEDGER_SCHEMA, REJECT_COLUMNS
 
-DATASET_KINDS = ("sft", "pairwise", "unary")
 WRITE_ROWS = 65_536  # rows per parquet row group, and per slice held in encoding at once
 
 

@@ -13,6 +13,8 @@ from typing import Any
 import polars as pl
 
 from datatools import __version__
+from datatools.builders.ledger import why_empty
+from datatools.builders.ranking import best_dropped
 from datatools.frame import LEDGER_SCHEMA, stable_id, unique_record_ids
 from datatools.out_folder import OutFolder
 from datatools.outputs import Ledger, Staging
@@ -216,31 +218,43 @@ def run_steps(loaded: LoadedRecipe, frame: pl.DataFrame | list[pl.DataFrame], fi
     return frame, reports, ledger
 
 
-def build_datasets(loaded: LoadedRecipe, frame: pl.DataFrame):
-    """The recipe's `outputs` builders → {kind: dataset}, skipped-ledger, {kind: metadata}."""
-    from datatools.build import build_pairwise, build_sft, build_unary
+def records_that_lost_their_best(loaded: LoadedRecipe, ctx: StepContext, frame: pl.DataFrame,
+                                 reports: list, ledger: Ledger) -> dict[str, str]:
+    """{record id: which step dropped its best answer}, from the steps' rejected rows after
+    the last step that writes `score` (a judge re-ranks what it sees)."""
+    from datatools.registry import STEPS
+
+    scoring = [i for i, spec in enumerate(loaded.steps)
+               if "score" in STEPS[spec.name](spec.params, ctx).produced_columns()]
+    parts = iter(part for step, part in ledger.parts if step is not None)
+    after = []
+    for i, report in enumerate(reports):  # a step's rejected rows, in one or more parts
+        taken = 0
+        while taken < report.rejected:
+            part = next(parts)
+            taken += part.height
+            if not scoring or i > scoring[-1]:
+                after.append((report.name, part))
+    return best_dropped(frame, after)
+
+
+def build_datasets(loaded: LoadedRecipe, frame: pl.DataFrame,
+                   best_dropped: dict[str, str] | None = None):
+    """The recipe's `outputs` builders → {kind: dataset}, skipped-ledgers, {kind: metadata}."""
+    from datatools.builders import BUILDERS, BuildContext
 
     out = loaded.recipe.outputs
-    seed = loaded.recipe.seed
+    ctx = BuildContext(seed=loaded.recipe.seed, best_dropped=best_dropped or {})
     datasets, ledgers, metadata = {}, [], {}
-    pairs = None
-    if out.pairwise is not None:
-        pairs, skipped = build_pairwise(frame, out.pairwise, seed)
-        datasets["pairwise"] = pairs
-        ledgers.append(skipped)
-    if out.unary is not None:
-        unary_pairs = pairs if out.pairwise is not None and out.unary.mode == "pairs" else None
-        data, skipped, meta = build_unary(frame, out.unary, seed, pairs=unary_pairs)
-        datasets["unary"], metadata["unary"] = data, meta
-        ledgers.append(skipped)
-    if out.sft is not None:
-        data, skipped = build_sft(frame, out.sft, seed, pairs=pairs)
-        datasets["sft"] = data
-        ledgers.append(skipped)
-    for kind, data in datasets.items():
-        params = getattr(out, kind).model_dump(mode="json")
-        metadata[kind] = {"kind": kind, "rows": data.height, "recipe": loaded.recipe.name,
-                          "params": params, **metadata.get(kind, {})}
+    for kind, build in BUILDERS.items():
+        params = getattr(out, kind, None)
+        if params is None:
+            continue
+        built = build(frame, params, ctx)
+        datasets[kind] = built.data
+        ledgers.append(built.skipped)
+        metadata[kind] = {"kind": kind, "rows": built.data.height, "recipe": loaded.recipe.name,
+                          "params": params.model_dump(mode="json"), **built.metadata}
     return datasets, ledgers, metadata
 
 
@@ -309,7 +323,8 @@ def _build(loaded: LoadedRecipe, out: OutFolder, limit, quiet, use_cache, backen
         raise QualityGateError(Problem("gates.min_rows", f"only {frame.height} rows left after "
                                        f"the steps, below {loaded.recipe.gates.min_rows}"))
     with profile.phase("builders"):
-        datasets, build_ledgers, metadata = build_datasets(loaded, frame)
+        best_dropped = records_that_lost_their_best(loaded, ctx, frame, step_reports, ledger)
+        datasets, build_ledgers, metadata = build_datasets(loaded, frame, best_dropped)
         mix_ledgers, mixture = mix_datasets(loaded, datasets, metadata)
     for rows in build_ledgers + mix_ledgers:
         ledger.add_rows(rows)
@@ -329,6 +344,9 @@ def _build(loaded: LoadedRecipe, out: OutFolder, limit, quiet, use_cache, backen
     outputs = loaded.recipe.outputs
     write_outputs(out, frame, ledger, datasets, metadata, report, profile,
                   candidates=outputs.candidates, report_html=outputs.report_html)
+    empty = why_empty(datasets, build_ledgers, frame, rows_read)
+    if empty:  # after writing: the ledger and report say what happened to every record
+        raise QualityGateError(Problem("outputs", f"{empty}; the ledger is in {out_dir}/rejects/"))
     return BuildResult(out_dir, report, frame, datasets, profile)
 
 

@@ -48,7 +48,9 @@ def _from_readers(path: Path, method: str, seed: int, workdir: Path):
     import datasets
 
     try:
-        from datatools import build
+        from datatools.builders.pairwise import build_pairwise
+        from datatools.builders.sft import build_sft
+        from datatools.builders.unary import build_unary
         from datatools.readers import read_source
     except ImportError as exc:
         raise SourceError(Problem(str(path), f"reading raw files needs the builder ({exc})")) from exc
@@ -56,8 +58,8 @@ def _from_readers(path: Path, method: str, seed: int, workdir: Path):
 
     result = read_source(Source(path=str(path)), workdir)
     frame = getattr(result, "frame", result)
-    builder = {"sft": (build.build_sft, SFTParams()), "dpo": (build.build_pairwise, PairwiseParams()),
-               "kto": (build.build_unary, UnaryParams())}[method]
+    builder = {"sft": (build_sft, SFTParams()), "dpo": (build_pairwise, PairwiseParams()),
+               "kto": (build_unary, UnaryParams())}[method]
     built = builder[0](frame, builder[1], seed)  # (dataset, skipped[, metadata])
     if isinstance(built, tuple):
         if len(built) > 2 and isinstance(built[2], dict):
@@ -133,9 +135,6 @@ def kto_weights(data: str | Path | None, ds) -> tuple[float, float, str]:
     if n_d == 0 or n_u == 0:
         raise SourceError(Problem(str(data or "train.data"), f"KTO needs both labels; found {n_d} desirable and "
                                              f"{n_u} undesirable rows"))
-    ratio = n_d / n_u
-    if ratio < 1:
-        return 1.0 / ratio, 1.0, "Eq. 8 from labels"
-    if ratio > 4 / 3:
-        return 1.0, ratio * 3 / 4, "Eq. 8 from labels"
-    return 1.0, 1.0, "Eq. 8 from labels"
+    from datatools.builders.unary import kto_weights as eq8_weights  # the builder's formula
+
+    return (*eq8_weights(n_d, n_u), "Eq. 8 from labels")

@@ -8,7 +8,8 @@ from typing import Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from datatools.frame import RECORD_LEVEL_FIELDS, candidate_role, field_text
+from datatools.builders.ranking import candidate_role
+from datatools.frame import RECORD_LEVEL_FIELDS, field_text
 from datatools.step import Step, partition, select_in_slices, select_per_record
 
 UNITS = ("chars", "words", "tokens")

@@ -8,7 +8,8 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from datatools.frame import RECORD_LEVEL_FIELDS, effective_score, field_column, field_text
+from datatools.builders.ranking import rank_score
+from datatools.frame import RECORD_LEVEL_FIELDS, field_column, field_text
 from datatools.filters import lsh, minhash
 from datatools.step import Step, partition, select_in_slices, text_slices
 
@@ -151,12 +152,12 @@ class NearDedup(Step):
         if self.record_level:
             # record-level fields come from the prompt alone: the text is built once per record
             # from its first row (a group_by aggregating the prompt lists cost +0.5 GB at 1M)
-            score = (effective_score().max().over("id") if p.keep == "highest_score"
+            score = (rank_score().max().over("id") if p.keep == "highest_score"
                      else pl.lit(None))
             return frame.select("id", "prompt", score.alias("__score"), *extra).filter(
                 pl.col("id").is_first_distinct())
         return frame.select("candidate_id", *sorted({field_column(f) for f in p.fields}),
-                            effective_score().alias("__score"), *extra)
+                            rank_score().alias("__score"), *extra)
 
     def cluster_info(self, docs: pl.DataFrame, cl: Clusters) -> pl.DataFrame:
         """Per document of `docs`: its cluster (null when in none), the kept member that

@@ -12,7 +12,8 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from datatools.frame import candidate_role, field_text
+from datatools.builders.ranking import candidate_role
+from datatools.frame import field_text
 from datatools.step import Step, partition
 
 JIGSAW_LABELS = ["toxicity", "severe_toxicity", "obscene", "threat", "insult", "identity_attack"]

@@ -11,6 +11,7 @@ from typing import Any
 
 import polars as pl
 
+from datatools.builders.ranking import candidate_role
 from datatools.formats.messages import TO_SHAREGPT_ROLES
 
 TARGETS = ("trl", "swift", "sharegpt", "alpaca")
@@ -21,31 +22,39 @@ def canonical_examples(frame: pl.DataFrame) -> Iterator[tuple[str, Messages, Any
     """(kind, prompt, payload) per example; kind "skip:<reason>" for what cannot be written.
 
     payload: pairwise (chosen, rejected) · sft completion · unary (completion, label) · prompt None.
+    Labelled rows are unary examples; the others are ranked by the builders' one rule
+    (`candidate_role`): chosen vs worst makes a pair, a record whose scores all tie is skipped.
     """
+    rows = frame.select("id", "prompt", "completion", "score", "label")
+    unlabelled = pl.col("label").is_null() & pl.col("completion").is_not_null()
+    scored = pl.col("score").is_not_null() & unlabelled
+    # rank the unlabelled scored rows of a record among themselves (a label is not a score)
+    rows = rows.with_columns(pl.struct("id", scored.alias("s")).alias("__group")).with_columns(
+        pl.when(scored & (scored.sum().over("id") >= 2)).then(candidate_role("__group"))
+        .alias("__role"))
     groups: dict[str, list[dict]] = {}
-    for row in frame.select("id", "prompt", "completion", "score", "label").iter_rows(named=True):
+    for row in rows.iter_rows(named=True):
         groups.setdefault(row["id"], []).append(row)
-    for rows in groups.values():
-        prompt = rows[0]["prompt"]
-        answered = [r for r in rows if r["completion"] is not None]
+    for group in groups.values():
+        prompt = group[0]["prompt"]
+        answered = [r for r in group if r["completion"] is not None]
         if not answered:
             yield "prompt", prompt, None
             continue
-        labelled = [r for r in answered if r["label"] is not None]
-        for r in labelled:
-            yield "unary", prompt, (r["completion"], r["label"])
-        rest = [r for r in answered if r["label"] is None]
-        scored = [r for r in rest if r["score"] is not None]
-        if len(scored) >= 2:
-            best = max(scored, key=lambda r: r["score"])
-            worst = min(scored, key=lambda r: r["score"])
-            if best["score"] == worst["score"]:
+        for r in answered:
+            if r["label"] is not None:
+                yield "unary", prompt, (r["completion"], r["label"])
+        ranked = [r for r in answered if r["__role"] is not None]
+        if ranked:
+            chosen = next(r for r in ranked if r["__role"] == "chosen")
+            worst = next((r for r in ranked if r["__role"] == "rejected"), None)
+            if worst is None:
                 yield "skip:tie", prompt, None
             else:
-                yield "pairwise", prompt, (best["completion"], worst["completion"])
-            rest = [r for r in rest if r["score"] is None]
-        for r in rest:
-            yield "sft", prompt, r["completion"]
+                yield "pairwise", prompt, (chosen["completion"], worst["completion"])
+        for r in answered:
+            if r["label"] is None and r["__role"] is None:
+                yield "sft", prompt, r["completion"]
 
 
 def _assistant(text: str) -> Messages:

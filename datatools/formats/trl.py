@@ -77,11 +77,14 @@ def _preference(record: dict) -> Parsed:
             raise RecordError("read.missing_field", f"{side}: required with "
                               f"{'rejected' if side == 'chosen' else 'chosen'} (preference)")
     chosen, rejected = record["chosen"], record["rejected"]
-    if record.get("prompt") is not None:
+    whole_dialogues = (isinstance(chosen, list) and isinstance(rejected, list)
+                       and max(len(chosen), len(rejected)) > 1)
+    if record.get("prompt") is not None and not whole_dialogues:
         prompt = prompt_messages(record["prompt"])
         return pairwise(prompt, answer_text(chosen, "chosen"), answer_text(rejected, "rejected"),
                         record)
-    # Implicit prompt: whole dialogues (or texts) that share everything but the answer.
+    # Implicit prompt: whole dialogues (or texts) that share everything but the answer. Files
+    # like UltraFeedback-binarized also give the prompt as a string: the dialogues hold it.
     if isinstance(chosen, list) and isinstance(rejected, list):
         prompt, c, r = shared_prompt(parse_messages(chosen, "chosen"),
                                      parse_messages(rejected, "rejected"))

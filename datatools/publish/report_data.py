@@ -101,7 +101,8 @@ def length_bias(pairs: pl.DataFrame | pl.LazyFrame | None) -> dict | None:
         "pairs": f.height, "chosen": chosen, "rejected": rejected,
         "diff": diff, "margin": margin, "pearson": pearson(diff, margin),
         "chosen_longer": float((diff > 0).mean()) if len(diff) else None,
-        "mean_chosen": float(chosen.mean()), "mean_rejected": float(rejected.mean()),
+        "mean_chosen": float(chosen.mean()) if len(chosen) else None,
+        "mean_rejected": float(rejected.mean()) if len(rejected) else None,
     }
 
 

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import polars as pl
 
-from datatools.build import build_pairwise, build_sft, build_unary
+from datatools.builders.pairwise import build_pairwise
+from datatools.builders.sft import build_sft
+from datatools.builders.unary import build_unary
 from datatools.frame import frame_from_rows, rows_from_record
 from datatools.outputs import Ledger
 from datatools.pipeline import _by_reason, write_outputs

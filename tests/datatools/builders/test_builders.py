@@ -3,7 +3,9 @@ import datasets
 import polars as pl
 import pytest
 
-from datatools.build import build_pairwise, build_sft, build_unary, kto_weights
+from datatools.builders.pairwise import build_pairwise
+from datatools.builders.sft import build_sft
+from datatools.builders.unary import build_unary, kto_weights
 from datatools.frame import frame_from_rows, rows_from_record
 from schemas.recipe import PairwiseParams, SFTParams, UnaryParams
 
@@ -139,3 +141,30 @@ def test_outputs_load_with_datasets_in_trl_columns(tmp_path):
     ds = datasets.load_dataset("parquet", data_dir=str(tmp_path / "pairwise"))["train"]
     assert {"prompt", "chosen", "rejected"} <= set(ds.column_names)
     assert ds[0]["chosen"] == [{"role": "assistant", "content": "good"}]
+
+
+def test_one_ranking_rule_everywhere():
+    """Pairwise, SFT, export (convert) and the filters' per-row role pick the same answer."""
+    from datatools.builders.ranking import candidate_role
+    from datatools.formats.export import canonical_examples
+
+    rows = rows_from_record("r", "s", P, [{"content": "mid", "score": 3},
+                                          {"content": "top", "score": 5},
+                                          {"content": "also-top", "score": 5},
+                                          {"content": "low", "score": 1}])
+    frame = frame_from_rows(rows)
+    pair = build_pairwise(frame)[0].row(0, named=True)
+    sft = build_sft(frame)[0]["messages"][0][-1]["content"]
+    exported = [p for kind, _, p in canonical_examples(frame) if kind == "pairwise"]
+    roles = frame.with_columns(candidate_role().alias("role"))
+    first_best = roles.filter(pl.col("role") == "chosen")["completion"][0]
+    assert pair["chosen"][0]["content"] == sft == exported[0][0] == first_best == "top"
+    assert pair["rejected"][0]["content"] == exported[0][1] == "low"
+
+
+def test_trainer_uses_the_builders_kto_weights():
+    from train.data import kto_weights as trainer_weights
+
+    for n_d, n_u in [(10, 100), (100, 10), (12, 10)]:
+        ds = datasets.Dataset.from_dict({"label": [True] * n_d + [False] * n_u})
+        assert trainer_weights("/nonexistent", ds)[:2] == kto_weights(n_d, n_u)

@@ -1,0 +1,137 @@
+"""The unary (KTO) builder: desirable / undesirable completions, labels interleaved, and
+λ_D, λ_U per KTO Eq. 8 (`kto_weights`, the one formula the trainer imports too).
+
+A candidate's label is its own, else `score ≥ threshold`, else its rank in the record (the
+one ranking rule, ranking.py): the chosen answer is desirable and the worst (strictly below
+it) undesirable. A rank-based "desirable" must be the record's best as ranked: when a step
+dropped the best, the runner-up is ledgered (`build.unary.best_dropped`), not promoted.
+"""
+from __future__ import annotations
+
+import random
+
+import polars as pl
+
+from datatools.builders.ledger import (
+    UNARY_SCHEMA, answered, assistant_turn, ledger_frame, no_completion, skip_row,
+)
+from datatools.builders.ranking import candidate_role, rank_score
+from schemas.recipe import UnaryParams
+
+STEP = "build.unary"
+
+
+def kto_weights(n_desirable: int, n_undesirable: int) -> tuple[float, float]:
+    """(λ_D, λ_U) with λ_D·n_D / (λ_U·n_U) in [1, 4/3] (KTO, Ethayarajh et al. 2024, Eq. 8).
+
+    The minority class is weighted up to balance (ratio exactly 1, the band's lower edge);
+    when the ratio already lies in the band both weights stay 1, and with one class empty
+    there is nothing to balance (1, 1)."""
+    if n_desirable == 0 or n_undesirable == 0:
+        return 1.0, 1.0
+    ratio = n_desirable / n_undesirable
+    if 1.0 <= ratio <= 4 / 3:
+        return 1.0, 1.0
+    if ratio < 1.0:  # too few desirable: λ_D = n_U / n_D
+        return n_undesirable / n_desirable, 1.0
+    return 1.0, ratio  # too many desirable: λ_U = n_D / n_U
+
+
+def build_unary(frame: pl.DataFrame, params: UnaryParams | None = None, seed: int = 0,
+                pairs: pl.DataFrame | None = None, best_dropped: dict[str, str] | None = None):
+    """(dataset, skipped, metadata) — metadata holds the KTO weights and counts."""
+    from datatools.builders.pairwise import build_pairwise
+
+    p = params or UnaryParams()
+    best_dropped = best_dropped or {}
+    dropped = pl.col("id").is_in(pl.Series(list(best_dropped), dtype=pl.String).implode())
+    skipped = no_completion(frame, STEP)
+    if p.mode == "pairs":
+        if pairs is None:
+            pairs, skipped_pairs = build_pairwise(frame, seed=seed)
+            skipped += (skipped_pairs.filter(~pl.col("reason").str.ends_with(".no_completion"))
+                        .with_columns(pl.lit(STEP).alias("step")).to_dicts())
+        common = ["id", "source", "prompt", "meta"]
+        rows = pl.concat([
+            pairs.select(*common, pl.col("chosen").alias("completion"), pl.lit(True).alias("label"),
+                         pl.col("score_chosen").alias("score"), pl.col("chosen_model").alias("model"),
+                         dropped.alias("__dropped")),
+            pairs.select(*common, pl.col("rejected").alias("completion"),
+                         pl.lit(False).alias("label"), pl.col("score_rejected").alias("score"),
+                         pl.col("rejected_model").alias("model"), pl.lit(False).alias("__dropped")),
+        ]).with_columns(pl.lit(None, pl.String).alias("__why"))
+        rows = rows.with_columns(pl.when(pl.col("__dropped")).then(pl.lit("best_dropped"))
+                                 .alias("__why"))
+    else:
+        rows = _scored_labels(answered(frame), p, dropped)
+    bad = rows.filter(pl.col("__why").is_not_null())
+    for r in bad.iter_rows(named=True):
+        reason = f"{STEP}.{r['__why']}"
+        detail = (f"{best_dropped.get(r['id'])}; the runner-up is not labelled desirable"
+                  if r["__why"] == "best_dropped" else r.get("__detail") or "")
+        completion = r["completion"]
+        text = completion[0]["content"] if isinstance(completion, list) else completion
+        skipped.append(skip_row(STEP, reason, detail, r["source"], r["id"],
+                                {"prompt": r["prompt"], "completion": text, "score": r["score"]},
+                                r.get("candidate_id")))
+    rows = rows.filter(pl.col("__why").is_null()).select(
+        "id", "source", "prompt",
+        pl.col("completion") if p.mode == "pairs" else assistant_turn("completion").alias("completion"),
+        "label", "score", "model", "meta")
+    if p.balance == "downsample":
+        rows, surplus = _downsample(rows, seed)
+        skipped += [skip_row(STEP, f"{STEP}.downsampled",
+                             "surplus of the larger class (balance: downsample)", r["source"],
+                             r["id"], r) for r in surplus.iter_rows(named=True)]
+    rows = _interleave(rows).cast(UNARY_SCHEMA)
+    n_d = int(rows["label"].sum())
+    n_u = rows.height - n_d
+    w_d, w_u = kto_weights(n_d, n_u)
+    meta = {"n_desirable": n_d, "n_undesirable": n_u, "desirable_weight": w_d,
+            "undesirable_weight": w_u,
+            "weighted_ratio": (w_d * n_d / (w_u * n_u)) if n_u else None}
+    return rows, ledger_frame(skipped), meta
+
+
+def _scored_labels(f: pl.DataFrame, p: UnaryParams, dropped: pl.Expr) -> pl.DataFrame:
+    """Each candidate's label, or `__why` (+ `__detail`) when it has none."""
+    s, role = rank_score(), pl.col("__role")
+    tie = ~(role == "rejected").any().over("id")
+    f = f.with_columns(candidate_role().alias("__role"))
+    by_rank = (pl.when(role == "rejected").then(pl.lit(False))
+               .when((role == "chosen") & ~tie).then(pl.lit(True)))
+    by_score = pl.lit(None, pl.Boolean) if p.threshold is None else s >= p.threshold
+    label = pl.coalesce(pl.col("label"), by_score, by_rank)
+    unlabelled = pl.when(s.is_null()).then(pl.lit("no score or label")).when(tie).then(
+        pl.lit("all candidates tie")).otherwise(
+        pl.lit("between best and worst (set outputs.unary.threshold to label it)"))
+    relative = pl.col("label").is_null() & pl.lit(p.threshold is None)
+    why = (pl.when(relative & (role == "chosen") & dropped).then(pl.lit("best_dropped"))
+           .when(label.is_null()).then(pl.lit("unlabelled")))
+    # a labelled-only row's score is its label as 1/0, as it was ranked
+    return f.with_columns(label.alias("__label"), why.alias("__why"), s.alias("__score"),
+                          unlabelled.alias("__detail")).with_columns(
+        pl.col("__label").alias("label"), pl.col("__score").alias("score"))
+
+
+def _interleave(rows: pl.DataFrame) -> pl.DataFrame:
+    """T, F, T, F, ...: TRL's KTO unpairing and sequential sampling want mixed batches."""
+    rank = pl.int_range(pl.len()).over("label")
+    return rows.with_columns(rank.alias("__i")).sort(
+        ["__i", "label"], descending=[False, True], maintain_order=True).drop("__i")
+
+
+def _downsample(rows: pl.DataFrame, seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The larger class cut (seeded) to the size of the smaller one: (kept, surplus)."""
+    n_pos = int(rows["label"].sum())
+    n_neg = rows.height - n_pos
+    big = n_pos > n_neg
+    n_big, n_small = max(n_pos, n_neg), min(n_pos, n_neg)
+    keep = set(random.Random(seed).sample(range(n_big), n_small))
+    in_big = pl.col("label") == big
+    idx = pl.int_range(pl.len()).over("label")
+    marked = rows.with_columns(
+        (~in_big | idx.is_in(pl.Series(sorted(keep), dtype=pl.Int64).implode())).alias("__keep"))
+    small, kept_big = marked.filter(~in_big), marked.filter(in_big & pl.col("__keep"))
+    return (pl.concat([small, kept_big]).drop("__keep"),
+            marked.filter(~pl.col("__keep")).drop("__keep"))
