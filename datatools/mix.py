@@ -178,12 +178,6 @@ def apply_mix(mix: MixParams | None, sources: list[Source], seed: int,
 def rebalanced_unary(data: pl.DataFrame) -> tuple[pl.DataFrame, dict]:
     """A mixed KTO dataset: labels interleaved again and λ_D/λ_U recomputed for its new
     counts with the builder's own rule (KTO Eq. 8), so metadata.json matches what is written."""
-    from datatools.build import UNARY_SCHEMA, _interleave, kto_weights
+    from datatools.builders.unary import kto_dataset
 
-    rows = _interleave(data.to_dicts())
-    n_d = sum(bool(r["label"]) for r in rows)
-    n_u = len(rows) - n_d
-    w_d, w_u = kto_weights(n_d, n_u)
-    meta = {"n_desirable": n_d, "n_undesirable": n_u, "desirable_weight": w_d,
-            "undesirable_weight": w_u, "weighted_ratio": (w_d * n_d / (w_u * n_u)) if n_u else None}
-    return pl.DataFrame(rows, schema=UNARY_SCHEMA), meta
+    return kto_dataset(data)

@@ -83,6 +83,13 @@ def build_unary(frame: pl.DataFrame, params: UnaryParams | None = None, seed: in
         skipped += [skip_row(STEP, f"{STEP}.downsampled",
                              "surplus of the larger class (balance: downsample)", r["source"],
                              r["id"], r) for r in surplus.iter_rows(named=True)]
+    data, meta = kto_dataset(rows)
+    return data, ledger_frame(skipped), meta
+
+
+def kto_dataset(rows: pl.DataFrame) -> tuple[pl.DataFrame, dict]:
+    """Unary rows → the written dataset (labels interleaved) and its metadata: counts and
+    λ_D, λ_U for those counts (Eq. 8). Also what a mixed KTO set is rebuilt with."""
     rows = _interleave(rows).cast(UNARY_SCHEMA)
     n_d = int(rows["label"].sum())
     n_u = rows.height - n_d
@@ -90,7 +97,7 @@ def build_unary(frame: pl.DataFrame, params: UnaryParams | None = None, seed: in
     meta = {"n_desirable": n_d, "n_undesirable": n_u, "desirable_weight": w_d,
             "undesirable_weight": w_u,
             "weighted_ratio": (w_d * n_d / (w_u * n_u)) if n_u else None}
-    return rows, ledger_frame(skipped), meta
+    return rows, meta
 
 
 def _scored_labels(f: pl.DataFrame, p: UnaryParams, dropped: pl.Expr) -> pl.DataFrame:

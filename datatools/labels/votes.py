@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from datatools.frame import answer_key, effective_score
+from datatools.builders.ranking import rank_score
+from datatools.frame import answer_key
 from datatools.step import select_in_slices
 
 PREFERENCES = ("first", "second", "tie")
@@ -69,8 +70,8 @@ def vote_column(frame: pl.DataFrame, value: str, threshold: float | None) -> pl.
     if value == "label":
         return pl.col("label")
     if threshold is not None:
-        return effective_score() >= threshold
-    return effective_score()
+        return rank_score() >= threshold
+    return rank_score()
 
 
 def answer_votes(frame: pl.DataFrame, vote: pl.Expr | None, columns: list[str],
@@ -100,7 +101,7 @@ def pair_votes(frame: pl.DataFrame, columns: list[str], annotator_keys: list[str
     (or per column). Records with another number of answers are not items."""
     value_cols = columns or ["__s"]
     view = (frame.with_row_index("__row").filter(pl.col("completion").is_not_null())
-            .with_columns(effective_score().alias("__s"))
+            .with_columns(rank_score().alias("__s"))
             .group_by("id", maintain_order=True)
             .agg(pl.col("__row"), pl.col("completion"), pl.col("prompt").first(),
                  pl.col("source").first(), pl.col("meta").first(),
