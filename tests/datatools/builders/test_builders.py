@@ -87,22 +87,31 @@ def test_sft_best_answer_and_min_score():
 def _sft_reference(frame, min_score=None):
     """The rule in plain Python, one record at a time: the first best-scored answer; a single
     unscored answer; several unscored answers are unranked; below min_score is skipped."""
-    from datatools.build import group_candidates
-
+    records: dict[str, list[dict]] = {}
+    for r in frame.iter_rows(named=True):
+        records.setdefault(r["id"], []).append(r)
     rows, skipped = [], []
-    for c in group_candidates(frame):
-        if c.scored:
-            i = max(c.scored, key=lambda j: c.scores[j])
-        elif len(c.texts) == 1:
+    for rid, group in records.items():
+        answers = [r for r in group if r["completion"] is not None]
+        if not answers:  # a prompt-only record: ledgered, never silently missing
+            skipped.append((rid, "build.sft.no_completion"))
+            continue
+        scores = [r["score"] if r["score"] is not None
+                  else (None if r["label"] is None else float(r["label"])) for r in answers]
+        scored = [j for j, x in enumerate(scores) if x is not None]
+        if scored:
+            i = max(scored, key=lambda j: scores[j])
+        elif len(answers) == 1:
             i = 0
         else:
-            skipped.append((c.id, "build.sft.unranked"))
+            skipped.append((rid, "build.sft.unranked"))
             continue
-        if min_score is not None and (c.scores[i] is None or c.scores[i] < min_score):
-            skipped.append((c.id, "build.sft.low_score"))
+        if min_score is not None and (scores[i] is None or scores[i] < min_score):
+            skipped.append((rid, "build.sft.low_score"))
             continue
-        rows.append((c.id, c.source, c.prompt + [{"role": "assistant", "content": c.texts[i]}],
-                     c.scores[i], c.models[i], c.meta))
+        a = answers[i]
+        rows.append((rid, a["source"], a["prompt"] + [{"role": "assistant", "content": a["completion"]}],
+                     scores[i], a["model"], a["meta"]))
     return rows, skipped
 
 
