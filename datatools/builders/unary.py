@@ -90,7 +90,7 @@ def build_unary(frame: pl.DataFrame, params: UnaryParams | None = None, seed: in
 def kto_dataset(rows: pl.DataFrame) -> tuple[pl.DataFrame, dict]:
     """Unary rows → the written dataset (labels interleaved) and its metadata: counts and
     λ_D, λ_U for those counts (Eq. 8). Also what a mixed KTO set is rebuilt with."""
-    rows = _interleave(rows).cast(UNARY_SCHEMA)
+    rows = _interleave(rows).select(list(UNARY_SCHEMA)).cast(UNARY_SCHEMA)
     n_d = int(rows["label"].sum())
     n_u = rows.height - n_d
     w_d, w_u = kto_weights(n_d, n_u)
