@@ -1,7 +1,8 @@
 """`datatools convert IN OUT --to trl|swift|sharegpt|alpaca`: change format without a recipe.
 
 IN is read like a recipe source (any supported file, folder or saved dataset; format
-detected). Records are regrouped from the canonical rows (see `formats.export`): pairs become
+detected). The source's own keys that no format field holds (its ids, metadata) are kept
+on each written record. Records are regrouped from the canonical rows (see `formats.export`): pairs become
 the target's preference form, labelled answers its KTO form, single answers SFT, bare prompts
 prompt-only. Alpaca has no native preference form: pairs are written in LLaMA-Factory's
 alpaca ranking form (`instruction`, `input`, `chosen`, `rejected` strings), labelled answers
@@ -20,7 +21,7 @@ from typing import Any
 from schemas.errors import Problem, SourceError, UserError
 from schemas.recipe import Source
 
-from datatools.formats.export import EXPORTERS, TARGETS, canonical_examples
+from datatools.formats.export import EXPORTERS, TARGETS, canonical_records
 from datatools.readers import read_source
 
 OUT_TYPES = (".jsonl", ".jsonl.gz", ".json", ".parquet")
@@ -39,7 +40,7 @@ def convert_path(in_path: str, out_path: str, to: str) -> dict[str, Any]:
     result = read_source(Source(path=in_path), Path.cwd())
     export = EXPORTERS[to]
     records, kinds, skipped = [], Counter(), Counter()
-    for kind, prompt, payload in canonical_examples(result.frame):
+    for kind, prompt, payload, extras in canonical_records(result.frame):
         if kind.startswith("skip:"):
             skipped[kind[5:]] += 1
             continue
@@ -47,7 +48,8 @@ def convert_path(in_path: str, out_path: str, to: str) -> dict[str, Any]:
         if record is None:
             skipped[f"{kind} not representable in {to}"] += 1
             continue
-        records.append(record)
+        # the source's own keys (ids, metadata) travel along; the format's fields win a clash
+        records.append({**record, **{k: v for k, v in extras.items() if k not in record}})
         kinds[kind] += 1
     if not records:
         raise SourceError(Problem(in_path, f"nothing to write: every record was skipped "
@@ -58,6 +60,7 @@ def convert_path(in_path: str, out_path: str, to: str) -> dict[str, Any]:
         "records_read": result.records, "read_rejects": result.rejects.height,
         "read_rejects_by_reason": dict(result.rejects.group_by("reason").len().iter_rows()),
         "written": len(records), "by_kind": dict(kinds), "skipped": dict(skipped),
+        "notes": result.notes(),
     }
 
 

@@ -41,6 +41,13 @@ def inspect_path(path: str) -> dict[str, Any]:
         "rows_with_completion": answered.height,
         "rejects": result.rejects.height,
         "rejects_by_reason": dict(reasons.iter_rows()),
+        "scores": ("synthesised (1.0 / 0.0) for all pairs" if result.scores_synthesised
+                   and result.scores_synthesised == records.height else
+                   f"synthesised (1.0 / 0.0) for {result.scores_synthesised} pairs"
+                   if result.scores_synthesised else "read from the source"),
+        "records_without_completion": result.no_completion,
+        "unused_keys_of_records_without_completion": result.unused_keys,
+        "notes": result.notes(),
         "length_chars": {
             "prompt": _length_stats(records["_prompt_text"].str.len_chars()),
             "completion": _length_stats(answered["completion"].str.len_chars()),

@@ -22,7 +22,7 @@ from datatools.profiling import Profile
 from datatools.recipe import LoadedRecipe
 from datatools.step import Step, StepContext
 from datatools.step_cache import kept_rows_of, load_step, store_step
-from schemas.errors import Problem, QualityGateError
+from schemas.errors import ConfigError, Problem, QualityGateError
 
 
 @dataclass
@@ -80,6 +80,7 @@ def read_sources(loaded: LoadedRecipe, limit: int | None = None, quiet: bool = F
             source=source.name, format=result.format, kind=result.kind, records=result.records,
             rows=result.frame.height, rejected=result.rejects.height,
             by_reason=_by_reason(result.rejects), seconds=round(time.perf_counter() - started, 3),
+            scores_synthesised=result.scores_synthesised, notes=result.notes(),
         ))
         prints.append(_fingerprint_source(source, loaded.workdir))
     _release_freed_heap()
@@ -194,10 +195,11 @@ def run_steps(loaded: LoadedRecipe, frame: pl.DataFrame | list[pl.DataFrame], fi
         else:
             try:
                 kept, rejected = run_step(step, frame, spec.location)
-            except QualityGateError as err:  # a step knows its params, not where it stands
-                raise QualityGateError([Problem(f"{spec.location}.{p.location.split('.', 1)[-1]}"
-                                                if p.location else spec.location, p.message)
-                                        for p in err.problems]) from None
+            except (QualityGateError, ConfigError) as err:  # a step knows its params, not
+                # where it stands in the recipe (a gate, a model that does not load)
+                raise type(err)([Problem(f"{spec.location}.{p.location.split('.', 1)[-1]}"
+                                         if p.location else spec.location, p.message)
+                                 for p in err.problems]) from None
             stats = dict(getattr(step, "stats", {}) or {})
             kept_rows = kept_rows_of(step, frame, kept, rejected) if folder else None
             frame = None  # the input's own arrays are freed before the cache writes, not after
@@ -253,7 +255,9 @@ def build_datasets(loaded: LoadedRecipe, frame: pl.DataFrame,
         built = build(frame, params, ctx)
         datasets[kind] = built.data
         ledgers.append(built.skipped)
-        metadata[kind] = {"kind": kind, "rows": built.data.height, "recipe": loaded.recipe.name,
+        records = built.data["id"].n_unique() if built.data.height else 0
+        metadata[kind] = {"kind": kind, "rows": built.data.height, "records": records,
+                          "recipe": loaded.recipe.name,
                           "params": params.model_dump(mode="json"), **built.metadata}
     return datasets, ledgers, metadata
 

@@ -28,6 +28,9 @@ def print_summary(report: dict[str, Any], console: Console | None = None) -> Non
                       str(s["kept"]), str(s["rejected"]), f"{s['seconds']:.2f}",
                       "yes" if s["cached"] else "")
     console.print(table)
+    for src in report["sources"]:
+        for note in src.get("notes", []):
+            console.print(f"note: {Path(src['source']).name}: {note}", soft_wrap=True)
     for s in facts.label_agreement(report):
         console.print(_agreement_line(s), soft_wrap=True)
     for location, message in facts.warnings(report):
@@ -91,10 +94,29 @@ def print_steps() -> None:
     for name, cls in sorted(STEPS.items()):
         doc = " ".join((cls.__doc__ or "").split())
         console.print(f"[bold]{name}[/bold] — {doc}")
-        produces = ", ".join(cls.produces) or "—"
-        console.print(f"  needs: {', '.join(cls.requires) or '—'}   adds: {produces}")
+        needs, adds, note = step_columns(cls)
+        console.print(f"  needs: {', '.join(needs) or '—'}   adds: {', '.join(adds) or '—'}"
+                      f"{note}")
         for field, info in cls.Params.model_fields.items():
             default = "required" if info.is_required() else repr(info.get_default(call_default_factory=True))
             if len(default) > 60:  # long prompt templates: show the start only
                 default = default[:57] + "...'"
             console.print(f"  {field} = {default}  {info.description or ''}")
+
+
+def step_columns(cls) -> tuple[list[str], list[str], str]:
+    """(needed, added, note) from an instance with default params: the columns a step declares
+    are instance methods (they follow its params), not class attributes. A step whose params
+    have required fields is built from their defaults only (`model_construct`)."""
+    from pydantic import ValidationError
+
+    note = ""
+    try:
+        step = cls(cls.Params())
+    except ValidationError:
+        step = cls(cls.Params.model_construct())
+        note = "   (with default params; depends on the required ones)"
+    try:
+        return sorted(step.required_columns()), sorted(step.produced_columns()), note
+    except (AttributeError, TypeError, KeyError):  # columns computed from a required param
+        return sorted(cls.requires), sorted(cls.produces), "   (depends on params)"

@@ -13,11 +13,9 @@ from schemas.mix import MixParams
 from schemas.publish import PushParams
 from schemas.train import TrainSection
 
-FORMATS = (
-    "auto", "trl", "swift", "sharegpt", "alpaca", "llamafactory", "hh_rlhf", "ultrafeedback",
-)
 Format = Literal[
     "auto", "trl", "swift", "sharegpt", "alpaca", "llamafactory", "hh_rlhf", "ultrafeedback",
+    "preference_label",
 ]
 
 

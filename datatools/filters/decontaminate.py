@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from datatools.filters import lsh, minhash
 from datatools.frame import field_text
-from datatools.step import Step, partition
+from datatools.step import Step, missing_file, partition
 
 TEXT_KEYS = ("turns", "prompt", "question", "instruction", "input", "text", "query")
 ID_KEYS = ("question_id", "id", "task_id", "idx")
@@ -44,7 +44,7 @@ class DecontaminateParams(BaseModel):
 
 def load_eval_items(path: Path, text_field: str | None, id_field: str | None) -> pl.DataFrame:
     """One row per eval text: (item, text); list fields (turns) give one row per element."""
-    raw = path.read_text(encoding="utf-8")
+    raw = path.read_text(encoding="utf-8-sig")  # a BOM (Windows exports) is not text
     if path.suffix == ".json":
         data = json.loads(raw)
         items = data if isinstance(data, list) else data.get("data", [])
@@ -71,6 +71,10 @@ class Decontaminate(Step):
     scope = "global"  # one benchmark index for the whole dataset
     filters_rows = True
     Params = DecontaminateParams
+
+    def check(self, ctx) -> list:
+        return [p for i, f in enumerate(self.params.eval_sets)
+                for p in missing_file(ctx, f, f"eval_sets[{i}]", "eval set")]
 
     def _eval(self) -> pl.DataFrame:
         p = self.params

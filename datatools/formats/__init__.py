@@ -12,7 +12,7 @@ from typing import Any
 from schemas.errors import Problem, SourceError
 
 from datatools.formats import (
-    alpaca, hh_rlhf, llamafactory, sharegpt, swift, trl, ultrafeedback,
+    alpaca, hh_rlhf, llamafactory, preference_label, sharegpt, swift, trl, ultrafeedback,
 )
 from datatools.formats.base import Parsed, RecordError
 from datatools.formats.detect import SAMPLE_SIZE, detect, explain_failure
@@ -20,12 +20,13 @@ from datatools.formats.detect import SAMPLE_SIZE, detect, explain_failure
 ADAPTERS: dict[str, ModuleType] = {
     "trl": trl, "swift": swift, "sharegpt": sharegpt, "alpaca": alpaca,
     "llamafactory": llamafactory, "hh_rlhf": hh_rlhf, "ultrafeedback": ultrafeedback,
+    "preference_label": preference_label,
 }
 FORMAT_NAMES = tuple(ADAPTERS)
 ID_KEY = "id"  # a source's own record id is used as the record id, not kept in meta
 
 __all__ = ["ADAPTERS", "FORMAT_NAMES", "Parsed", "RecordError", "combine_kinds",
-           "detect_format", "detect_name", "parse_record"]
+           "detect_format", "detect_name", "parse_record", "parse_records"]
 
 
 def detect_name(records: list[dict[str, Any]], where: str = "") -> str:
@@ -37,15 +38,24 @@ def detect_name(records: list[dict[str, Any]], where: str = "") -> str:
     return name
 
 
-def parse_record(record: dict[str, Any], format_name: str) -> Parsed:
-    """One raw record → Parsed, with the fields the format does not consume moved to meta."""
+def parse_records(record: dict[str, Any], format_name: str) -> list[Parsed]:
+    """One raw record → its Parsed records (usually one; an adapter with `parse_many` may
+    expand a record, e.g. Alpaca seed tasks' `instances`), with the fields the format does not
+    consume moved to meta."""
     module = ADAPTERS[format_name]
-    parsed = module.parse(record)
+    many = getattr(module, "parse_many", None)
+    parsed = many(record) if many else [module.parse(record)]
     extras = {k: v for k, v in record.items()
               if k not in module.KEYS and k != ID_KEY and v is not None}
     if extras:
-        parsed.meta = {**extras, **parsed.meta}
+        for p in parsed:
+            p.meta = {**extras, **p.meta}
     return parsed
+
+
+def parse_record(record: dict[str, Any], format_name: str) -> Parsed:
+    """One raw record → its first Parsed record (see parse_records)."""
+    return parse_records(record, format_name)[0]
 
 
 def combine_kinds(kinds: set[str]) -> str:

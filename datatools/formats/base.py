@@ -36,6 +36,7 @@ class Parsed:
     prompt: list[dict[str, str]]
     completions: list[dict[str, Any]]
     meta: dict[str, Any] = field(default_factory=dict)
+    scores_synthesised: bool = False  # a pair without scores: 1.0 / 0.0 stand in for them
 
 
 def type_name(value: Any) -> str:
@@ -109,9 +110,10 @@ def get_label(record: dict, name: str) -> bool | None:
     raise wrong_type(name, "a boolean (true/false)", value)
 
 
-def get_score(record: dict, name: str) -> float | None:
+def get_score(record: dict, name: str, where: str | None = None) -> float | None:
     """A numeric score; numeric strings are accepted (CSV). NaN is kept: validate rejects it."""
     value = record.get(name)
+    name = where or name
     if value is None:
         return None
     if isinstance(value, bool):
@@ -131,14 +133,37 @@ def mean_or_none(values: list[float]) -> float | None:
     return sum(finite) / len(finite) if finite else None
 
 
+# Where real pairwise files keep the two answers' scores: key pairs, at the top level or in a
+# nested object (UltraFeedback-binarized: top level; argilla: chosen-rating; exports that
+# group extras: metadata: {score_chosen, score_rejected}; scores: {chosen, rejected}).
+PAIR_SCORE_KEYS = (("score_chosen", "score_rejected"), ("chosen_score", "rejected_score"),
+                   ("chosen_rating", "rejected_rating"), ("chosen-rating", "rejected-rating"),
+                   ("chosen", "rejected"))
+SCORE_HOLDERS = ("metadata", "meta", "scores", "ratings", "info", "extra")
+
+
+def pair_scores(record: dict) -> tuple[float | None, float | None] | None:
+    """(chosen score, rejected score) from the first layout that holds them, else None."""
+    holders = [("", record)] + [(f"{h}.", record[h]) for h in SCORE_HOLDERS
+                                if isinstance(record.get(h), dict)]
+    for prefix, holder in holders:
+        for c, r in PAIR_SCORE_KEYS:
+            if not prefix and c == "chosen":  # top-level chosen/rejected are the answers
+                continue
+            if holder.get(c) is not None or holder.get(r) is not None:
+                return get_score(holder, c, f"{prefix}{c}"), get_score(holder, r, f"{prefix}{r}")
+    return None
+
+
 def pairwise(prompt: list[dict], chosen: str, rejected: str, record: dict) -> Parsed:
-    """chosen/rejected → two rows; scores default to 1/0 so ranking by score recovers the pair."""
-    score_chosen = get_score(record, "score_chosen")
-    score_rejected = get_score(record, "score_rejected")
+    """chosen/rejected → two rows with the source's scores (pair_scores); a pair without
+    any gets 1/0 so ranking by score recovers it, and says so (`scores_synthesised`)."""
+    scores = pair_scores(record)
+    score_chosen, score_rejected = scores or (None, None)
     return Parsed(PAIRWISE, prompt, [
         {"content": chosen, "score": 1.0 if score_chosen is None else score_chosen},
         {"content": rejected, "score": 0.0 if score_rejected is None else score_rejected},
-    ])
+    ], scores_synthesised=scores is None)
 
 
 def single(prompt: list[dict], completion: str | None, label: bool | None = None) -> Parsed:

@@ -70,6 +70,9 @@ def _trl(s: Sample) -> bool:
 # (format, what it needs — for the error message, rule)
 RULES: list[tuple[str, str, Callable[[Sample], bool]]] = [
     ("ultrafeedback", "completions (+ instruction | prompt)", lambda s: s.has("completions")),
+    ("preference_label", "output_1 + output_2 (+ preference), or conversation_a + "
+     "conversation_b (+ winner)",
+     lambda s: s.has("output_1", "output_2") or s.has("conversation_a", "conversation_b")),
     ("hh_rlhf", "chosen + rejected as '\\n\\nHuman: …' dialogue strings", _hh_rlhf),
     ("llamafactory", "messages with content blocks, or chosen_messages + rejected_messages",
      _content_blocks),

@@ -6,6 +6,8 @@ other rows with an answer are SFT examples; a row without one is a prompt.
 """
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -15,17 +17,38 @@ from datatools.builders.ranking import candidate_role
 from datatools.formats.messages import TO_SHAREGPT_ROLES
 
 TARGETS = ("trl", "swift", "sharegpt", "alpaca")
+CONTENT_ID = re.compile(r"^[0-9a-f]{16}(~\d+)?$")  # ids the reader derived from the content
 Messages = list[dict[str, str]]
 
 
 def canonical_examples(frame: pl.DataFrame) -> Iterator[tuple[str, Messages, Any]]:
-    """(kind, prompt, payload) per example; kind "skip:<reason>" for what cannot be written.
+    """(kind, prompt, payload) per example; see `canonical_records`."""
+    for kind, prompt, payload, _ in canonical_records(frame):
+        yield kind, prompt, payload
+
+
+def source_extras(record_id: str, meta: str | None) -> dict[str, Any]:
+    """The source's own keys that no format field holds: its id (not an id derived from the
+    content) and everything the reader kept in `meta`."""
+    extras = {}
+    if not CONTENT_ID.match(record_id):
+        extras["id"] = record_id
+    try:
+        value = json.loads(meta) if meta else {}
+    except ValueError:
+        value = {}
+    return {**extras, **(value if isinstance(value, dict) else {})}
+
+
+def canonical_records(frame: pl.DataFrame) -> Iterator[tuple[str, Messages, Any, dict]]:
+    """(kind, prompt, payload, source extras) per example; kind "skip:<reason>" for what
+    cannot be written.
 
     payload: pairwise (chosen, rejected) · sft completion · unary (completion, label) · prompt None.
     Labelled rows are unary examples; the others are ranked by the builders' one rule
     (`candidate_role`): chosen vs worst makes a pair, a record whose scores all tie is skipped.
     """
-    rows = frame.select("id", "prompt", "completion", "score", "label")
+    rows = frame.select("id", "prompt", "completion", "score", "label", "meta")
     unlabelled = pl.col("label").is_null() & pl.col("completion").is_not_null()
     scored = pl.col("score").is_not_null() & unlabelled
     # rank the unlabelled scored rows of a record among themselves (a label is not a score)
@@ -37,24 +60,25 @@ def canonical_examples(frame: pl.DataFrame) -> Iterator[tuple[str, Messages, Any
         groups.setdefault(row["id"], []).append(row)
     for group in groups.values():
         prompt = group[0]["prompt"]
+        extras = source_extras(group[0]["id"], group[0]["meta"])
         answered = [r for r in group if r["completion"] is not None]
         if not answered:
-            yield "prompt", prompt, None
+            yield "prompt", prompt, None, extras
             continue
         for r in answered:
             if r["label"] is not None:
-                yield "unary", prompt, (r["completion"], r["label"])
+                yield "unary", prompt, (r["completion"], r["label"]), extras
         ranked = [r for r in answered if r["__role"] is not None]
         if ranked:
             chosen = next(r for r in ranked if r["__role"] == "chosen")
             worst = next((r for r in ranked if r["__role"] == "rejected"), None)
             if worst is None:
-                yield "skip:tie", prompt, None
+                yield "skip:tie", prompt, None, extras
             else:
-                yield "pairwise", prompt, (chosen["completion"], worst["completion"])
+                yield "pairwise", prompt, (chosen["completion"], worst["completion"]), extras
         for r in answered:
             if r["label"] is None and r["__role"] is None:
-                yield "sft", prompt, r["completion"]
+                yield "sft", prompt, r["completion"], extras
 
 
 def _assistant(text: str) -> Messages:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -34,6 +34,23 @@ class ReadResult:
     format: str            # detected (or forced) format; "mixed" for folders of several
     kind: str              # pairwise / unary / sft / candidates / prompt, or mixed
     records: int           # raw records seen, readable or not
+    scores_synthesised: int = 0  # pairs whose source had no scores (1.0 / 0.0 stand in)
+    no_completion: int = 0       # records read with a prompt but no answer
+    unused_keys: dict[str, int] = field(default_factory=dict)  # of those records: key → count
+
+    def notes(self) -> list[str]:
+        """What a user should know about how the source was read, in sentences."""
+        out = []
+        if self.scores_synthesised:
+            out.append(f"{self.scores_synthesised} pairs had no scores in the source: chosen "
+                       "1.0 / rejected 0.0 were synthesised (min_margin and ties cannot act on "
+                       "them; map real scores with `columns:`, e.g. metadata.score_chosen: "
+                       "score_chosen)")
+        if self.no_completion:
+            keys = ", ".join(f"{k} ({n})" for k, n in self.unused_keys.items())
+            out.append(f"{self.no_completion} records have no completion"
+                       + (f"; source keys not read: {keys}" if keys else ""))
+        return out
 
 
 # Records parsed into frame rows at a time: the raw dicts and row dicts of one batch are freed
@@ -55,6 +72,7 @@ def read_source(source: Source, workdir: Path, limit: int | None = None) -> Read
     seen = 0
     frames, rejects, formats, kinds, fmt_of = [], [], [], set(), {}
     ids: Counter[str] = Counter()
+    notes: Counter[str] = Counter()
     for part in parts:
         seen += part.seen
         rejects.extend(part.rejects)
@@ -65,15 +83,15 @@ def read_source(source: Source, workdir: Path, limit: int | None = None) -> Read
                                  else detect_name(part.records, part.name))
             formats.append(fmt_of[part.name])
         rows: list = []
-        kinds |= parse_part(part, fmt_of[part.name], rows, rejects, ids)
+        kinds |= parse_part(part, fmt_of[part.name], rows, rejects, ids, notes)
         part.records = part.sources = []
         if rows:
             frames.append(frame_from_candidate_rows(rows))
-    return _result(source, frames, rejects, formats, kinds, seen)
+    return _result(source, frames, rejects, formats, kinds, seen, notes)
 
 
 def _result(source: Source, frames: list, rejects: list, formats: list, kinds: set,
-            seen: int) -> ReadResult:
+            seen: int, notes: Counter) -> ReadResult:
     _check_empty(source, seen)
     if not frames:
         reasons = Counter(r["reason"] for r in rejects)
@@ -89,6 +107,9 @@ def _result(source: Source, frames: list, rejects: list, formats: list, kinds: s
         format=formats[0] if len(set(formats)) == 1 else "mixed",
         kind=combine_kinds(kinds),
         records=seen,
+        scores_synthesised=notes["scores_synthesised"],
+        no_completion=notes["no_completion"],
+        unused_keys={k[7:]: n for k, n in notes.most_common() if k.startswith("unused:")},
     )
 
 
@@ -119,8 +140,9 @@ def _read_columnar(source: Source, workdir: Path, limited: bool) -> ReadResult |
             return None
     from datatools.readers.columnar import read_trl_jsonl
 
-    frames, rejects, seen, kinds = read_trl_jsonl(path, source.path, Counter())
-    return _result(source, frames, rejects, ["trl"], kinds, seen)
+    notes: Counter[str] = Counter()
+    frames, rejects, seen, kinds = read_trl_jsonl(path, source.path, Counter(), notes)
+    return _result(source, frames, rejects, ["trl"], kinds, seen, notes)
 
 
 def _check_empty(source: Source, seen: int) -> None:
@@ -132,17 +154,42 @@ def rename_columns(parts: list[RawPart], columns: dict[str, str], name: str) -> 
     """Apply the recipe's {source_name: expected_name} before detection; a mapped column that
     never occurs is an error (a typo would otherwise silently change the detected format)."""
     found: set[str] = set()
+    nested = {k: k.split(".") for k in columns if "." in k}
     for part in parts:
         renamed = []
         for record in part.records:
             found.update(k for k in record if k in columns)
-            renamed.append({columns.get(k, k): v for k, v in record.items()})
+            out = {columns.get(k, k): v for k, v in record.items()}
+            for key, path in nested.items():  # metadata.score_chosen: score_chosen
+                if key in record:  # a top-level key that has a dot in its name
+                    continue
+                value = _nested_value(record, path)
+                if value is not _ABSENT:
+                    found.add(key)
+                    out[columns[key]] = value
+            renamed.append(out)
         part.records = renamed
     absent = [k for k in columns if k not in found]
     if absent:
         keys = sorted({k for p in parts for r in p.records[:100] for k in r})
         raise SourceError(Problem(f"{name}: columns", (
             f"{', '.join(absent)} not found in the source; keys seen: {', '.join(keys)}")))
+
+
+_ABSENT = object()
+
+
+def _nested_value(record: dict, path: list[str]):
+    """record[a][b]... for a dotted key a.b; a list index may be a number (instances.0.output)."""
+    value = record
+    for step in path:
+        if isinstance(value, dict) and step in value:
+            value = value[step]
+        elif isinstance(value, list) and step.isdigit() and int(step) < len(value):
+            value = value[int(step)]
+        else:
+            return _ABSENT
+    return value
 
 
 def iter_parts(source: Source, workdir: Path, limit: int | None):
@@ -160,10 +207,6 @@ def iter_parts(source: Source, workdir: Path, limit: int | None):
         yield read_saved(path, source.path, source.split, limit)
     else:
         yield from _read_folder(path, source.path, source.split, limit)
-
-
-def load_parts(source: Source, workdir: Path, limit: int | None) -> list[RawPart]:
-    return list(iter_parts(source, workdir, limit))
 
 
 def _read_folder(folder: Path, name: str, split: str, limit: int | None):
@@ -187,4 +230,4 @@ def _read_folder(folder: Path, name: str, split: str, limit: int | None):
             yield part
 
 
-__all__ = ["ReadResult", "read_source", "load_parts"]
+__all__ = ["ReadResult", "read_source"]

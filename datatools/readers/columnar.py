@@ -26,7 +26,7 @@ from datatools.formats.base import PAIRWISE, PROMPT, SFT, UNARY
 from datatools.frame import FRAME_SCHEMA, MESSAGE
 from datatools.readers.files import add_json_line
 from datatools.readers.raw import RawPart
-from datatools.readers.rows import base_id, frame_from_candidate_rows, parse_one, record_rows, take_id
+from datatools.readers.rows import add_parsed, frame_from_candidate_rows, parse_one, take_id
 
 PLAIN = frozenset({"prompt", "chosen", "rejected", "completion", "label", "score_chosen",
                    "score_rejected", "id"})
@@ -134,8 +134,10 @@ def _piece(cols: _Columns, fallback_rows: list, name: str) -> pl.DataFrame | Non
     return f.drop("__line")
 
 
-def read_trl_jsonl(path: Path, name: str, ids: Counter):
-    """(frames, rejects, seen, kinds) of a TRL JSONL file read columnar, per-line where needed."""
+def read_trl_jsonl(path: Path, name: str, ids: Counter, notes: Counter | None = None):
+    """(frames, rejects, seen, kinds) of a TRL JSONL file read columnar, per-line where needed;
+    `notes` counts what the line path counts (synthesised scores, records without an answer)."""
+    notes = notes if notes is not None else Counter()
     frames, rejects, kinds, seen = [], [], set(), 0
     cols, fallback_rows, count = _Columns(), [], 0
     with open(path, "rb") as fh:
@@ -155,6 +157,10 @@ def read_trl_jsonl(path: Path, name: str, ids: Counter):
                                          else d.get("completion"), d.get("rejected")))
                 cols.add(take_id(ids, base), lineno, shape, d)
                 kinds.add(_KINDS[shape])
+                if shape == 0 and d.get("score_chosen") is None and d.get("score_rejected") is None:
+                    notes["scores_synthesised"] += 1  # 1.0 / 0.0 stand in, as on the line path
+                elif shape == 3:
+                    notes["no_completion"] += 1
             else:  # the per-line path, in place: same rows, same ledger rows
                 where = f"{name}:{lineno}"
                 part = RawPart(name)
@@ -162,11 +168,9 @@ def read_trl_jsonl(path: Path, name: str, ids: Counter):
                 rejects.extend(part.rejects)
                 if part.records:
                     record = part.records[0]
-                    parsed = parse_one(record, "trl", where, rejects)
-                    if parsed is not None:
-                        kinds.add(parsed.kind)
-                        fallback_rows.extend(record_rows(
-                            parsed, take_id(ids, base_id(record, parsed)), where))
+                    expanded = parse_one(record, "trl", where, rejects)
+                    if expanded is not None:
+                        kinds |= add_parsed(record, expanded, where, fallback_rows, ids, notes)
             count += 1
             if count >= CHUNK:
                 piece = _piece(cols, fallback_rows, name)

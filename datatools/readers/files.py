@@ -3,6 +3,7 @@ Parquet. Bad lines become ledger rows here; a file unusable as a whole is a Sour
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import itertools
@@ -40,7 +41,35 @@ def _open_bytes(path: Path):
     return gzip.open(path, "rb") if path.suffix.lower() == ".gz" else open(path, "rb")
 
 
+# Byte order marks: Windows tools start UTF-8 files with one, and "Unicode" exports (Excel,
+# Notepad) are UTF-16 with one. A BOM is not data: it is removed for every text format.
+UTF8_BOM = codecs.BOM_UTF8
+UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+def text_encoding(path: Path) -> str:
+    """"utf-16" for a file starting with a UTF-16 BOM, else "utf-8-sig" (drops a UTF-8 BOM)."""
+    with _open_bytes(path) as fh:
+        head = fh.read(2)
+    return "utf-16" if head in UTF16_BOMS else "utf-8-sig"
+
+
+def _byte_lines(path: Path):
+    """A text file's lines as UTF-8 bytes (a UTF-16 file is transcoded), BOM removed."""
+    if text_encoding(path) == "utf-16":
+        import io
+
+        with io.TextIOWrapper(_open_bytes(path), encoding="utf-16", errors="surrogateescape",
+                              newline="") as fh:
+            for line in fh:
+                yield line.encode("utf-8", "surrogateescape")
+        return
+    with _open_bytes(path) as fh:
+        yield from fh
+
+
 def read_file(path: Path, name: str, limit: int | None) -> RawPart:
+    """A JSON, CSV or Parquet file whole (JSONL streams through `iter_file`)."""
     kind = file_kind(path)
     if kind is None:
         suffix = "".join(path.suffixes) or "(none)"
@@ -48,7 +77,7 @@ def read_file(path: Path, name: str, limit: int | None) -> RawPart:
                                   f".json, .csv (optionally .gz), .parquet"))
     part = RawPart(name, limit)
     try:
-        {"jsonl": read_jsonl, "json": read_json, "csv": read_csv, "parquet": read_parquet}[kind](
+        {"json": read_json, "csv": read_csv, "parquet": read_parquet}[kind](
             path, part)
     except (OSError, EOFError, zlib.error) as err:  # unreadable, not gzip, truncated/corrupt gzip
         raise SourceError(Problem(name, f"cannot read file: {err}")) from err
@@ -63,33 +92,24 @@ def iter_file(path: Path, name: str, limit: int | None, batch: int):
         return
     part, before, lineno = RawPart(name, limit), 0, 0
     try:
-        with _open_bytes(path) as fh:
-            for lineno, line in enumerate(fh, 1):
-                if part.full:
-                    break
-                if not line.strip():
-                    continue
-                add_json_line(part, line, f"{name}:{lineno}")
-                if len(part.records) >= batch:
-                    yield part
-                    before += part.seen
-                    part = RawPart(name, None if limit is None else limit - before)
+        for lineno, line in enumerate(_byte_lines(path), 1):
+            if part.full:
+                break
+            if not line.strip():
+                continue
+            add_json_line(part, line, f"{name}:{lineno}")
+            if len(part.records) >= batch:
+                yield part
+                before += part.seen
+                part = RawPart(name, None if limit is None else limit - before)
     except (OSError, EOFError, zlib.error) as err:  # unreadable, not gzip, truncated/corrupt gzip
         raise SourceError(Problem(name, f"cannot read file after line {lineno}: {err}")) from err
     yield part
 
 
-def read_jsonl(path: Path, part: RawPart) -> None:
-    with _open_bytes(path) as fh:
-        for lineno, line in enumerate(fh, 1):
-            if part.full:
-                break
-            if not line.strip():
-                continue  # blank lines carry no record (a trailing newline, spacing)
-            add_json_line(part, line, f"{part.name}:{lineno}")
-
-
 def add_json_line(part: RawPart, line: bytes, source: str) -> None:
+    if line.startswith(UTF8_BOM):  # the file's first line, or files concatenated with `cat`
+        line = line[len(UTF8_BOM):]
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -136,12 +156,15 @@ def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
 def read_json(path: Path, part: RawPart) -> None:
     with _open_bytes(path) as fh:
         data = fh.read()
+    encoding = "utf-16" if data[:2] in UTF16_BOMS else "utf-8-sig"
     try:
-        text, bad_bytes = data.decode("utf-8-sig"), False
+        text, bad_bytes = data.decode(encoding), False
     except UnicodeDecodeError:
         # Decode anyway so the good records survive; records holding the bad bytes are
         # found below and sent to the ledger.
-        text, bad_bytes = data.decode("utf-8-sig", "surrogateescape"), True
+        text, bad_bytes = data.decode(encoding, "surrogateescape"), True
+    if encoding == "utf-16":
+        data = text.encode("utf-8", "surrogateescape")
     if text.lstrip().startswith("["):
         _read_json_array(text, part, bad_bytes)
         return
@@ -267,7 +290,8 @@ def read_csv(path: Path, part: RawPart) -> None:
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # long answers exceed the 128 KiB default
     opener = gzip.open if path.suffix.lower() == ".gz" else open
     # surrogateescape keeps reading past bad bytes; rows holding them go to the ledger below.
-    with opener(path, "rt", encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
+    with opener(path, "rt", encoding=text_encoding(path), errors="surrogateescape",
+                newline="") as fh:
         lines = fh.readlines()
     rows = csv_rows(lines)
     header = None

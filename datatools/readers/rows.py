@@ -13,7 +13,7 @@ from typing import Any
 import polars as pl
 import xxhash
 
-from datatools.formats import parse_record
+from datatools.formats import parse_records
 from datatools.formats.base import RecordError
 from datatools.frame import FRAME_SCHEMA, empty_frame, rows_from_record
 from datatools.readers.raw import RawPart, ledger_row, record_id_of, record_text
@@ -26,11 +26,12 @@ def content_id(prompt: list[dict], completions: list[dict]) -> str:
     return xxhash.xxh3_128_hexdigest(text.encode("utf-8", "surrogatepass"))[:16]
 
 
-def base_id(record: dict, parsed) -> str:
-    """The record's own id (a non-empty string or an integer), else one from its content."""
+def base_id(record: dict, parsed, suffix: str = "") -> str:
+    """The record's own id (a non-empty string or an integer; `suffix` tells apart the records
+    one source record expands into), else one from its content."""
     own = record.get("id")
-    return (str(own) if isinstance(own, (str, int)) and not isinstance(own, bool) and own != ""
-            else content_id(parsed.prompt, parsed.completions))
+    return (str(own) + suffix if isinstance(own, (str, int)) and not isinstance(own, bool)
+            and own != "" else content_id(parsed.prompt, parsed.completions))
 
 
 def take_id(ids: Counter, base: str) -> str:
@@ -49,9 +50,10 @@ def take_id(ids: Counter, base: str) -> str:
 
 
 def parse_one(record: dict, fmt: str, where: str, rejects: list):
-    """Parsed record, or None with its ledger row appended to `rejects`."""
+    """The record's Parsed records (one; several when a format expands it, e.g. seed tasks'
+    `instances`), or None with its ledger row appended to `rejects`."""
     try:
-        return parse_record(record, fmt)
+        return parse_records(record, fmt)
     except RecordError as err:
         rejects.append(ledger_row(err.reason, f"{err.detail} ({fmt} format)", where,
                                   record_text(record), record_id_of(record)))
@@ -68,15 +70,33 @@ def record_rows(parsed, record_id: str, where: str) -> list[dict]:
     return new_rows
 
 
-def parse_part(part: RawPart, fmt: str, rows: list, rejects: list, ids: Counter) -> set[str]:
-    """Append the part's canonical rows and its per-record ledger rows; return the kinds seen."""
+def add_parsed(record: dict, expanded: list, where: str, rows: list, ids: Counter,
+               notes: Counter) -> set[str]:
+    """Rows of a source record's Parsed records (ids `<id>#<k>` when it expanded into
+    several); `notes` counts synthesised scores and records without a completion (with the
+    source keys they did not use). Returns the kinds."""
     kinds = set()
-    for record, where in zip(part.records, part.sources):
-        parsed = parse_one(record, fmt, where, rejects)
-        if parsed is None:
-            continue
+    for k, parsed in enumerate(expanded):
         kinds.add(parsed.kind)
-        rows.extend(record_rows(parsed, take_id(ids, base_id(record, parsed)), where))
+        notes["scores_synthesised"] += parsed.scores_synthesised
+        if not parsed.completions:
+            notes["no_completion"] += 1
+            notes.update(f"unused:{key}" for key in record if key in parsed.meta)
+        base = base_id(record, parsed, f"#{k}" if len(expanded) > 1 else "")
+        rows.extend(record_rows(parsed, take_id(ids, base), where))
+    return kinds
+
+
+def parse_part(part: RawPart, fmt: str, rows: list, rejects: list, ids: Counter,
+               notes: Counter | None = None) -> set[str]:
+    """Append the part's canonical rows and its per-record ledger rows; return the kinds seen.
+    `notes` counts records whose scores were synthesised and records with no completion."""
+    kinds = set()
+    notes = notes if notes is not None else Counter()
+    for record, where in zip(part.records, part.sources):
+        expanded = parse_one(record, fmt, where, rejects)
+        if expanded is not None:
+            kinds |= add_parsed(record, expanded, where, rows, ids, notes)
     return kinds
 
 
