@@ -1,7 +1,8 @@
-"""`low_info`: drop replies with no substance ("是", "好的", "明白了", "OK", "Sure.").
+"""`low_info`: drop replies with no substance ("好的", "明白了", "OK", "Sure.").
 
 Three vectorised checks: a reply that is only a stock phrase (per-language lists, compared
-after casefolding and removing punctuation/space), too few distinct tokens, or too much
+after casefolding and removing punctuation/space; a yes/no-style reply to a closed question
+is a real answer and kept), too few distinct tokens, or too much
 repetition — the fraction of duplicate word 3-grams, as in Gopher's quality filters (Rae et al.
 2021, "Scaling Language Models", App. A). CJK characters count as one token each.
 """
@@ -11,16 +12,31 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from datatools.frame import field_column, field_text
+from datatools.frame import RECORD_LEVEL_FIELDS, field_column, field_text, last_user_text
 from datatools.step import Step, partition, text_slices
 
 DEFAULT_PHRASES: dict[str, list[str]] = {
-    "en": ["ok", "okay", "ok.", "sure", "sure.", "yes", "no", "yep", "nope", "got it",
+    "en": ["ok", "okay", "ok.", "sure", "sure.", "got it",
            "understood", "i see", "thanks", "thank you", "fine", "alright", "all right",
            "i don't know", "i do not know", "no comment", "n/a", "noted", "will do", "done"],
-    "zh": ["是", "是的", "好", "好的", "好吧", "嗯", "嗯嗯", "对", "对的", "行", "可以", "明白",
-           "明白了", "知道了", "收到", "谢谢", "不知道", "没问题", "没有", "不是", "了解"],
+    "zh": ["好", "好的", "好吧", "嗯", "嗯嗯", "行", "明白",
+           "明白了", "知道了", "收到", "谢谢", "不知道", "没问题", "了解"],
 }
+# Replies that are the whole answer to a closed question ("Is 7 prime? Answer Yes or No.",
+# "这是正确的吗？"): stock phrases only when the prompt is not such a question.
+CLOSED_ANSWERS: dict[str, list[str]] = {
+    "en": ["yes", "no", "yep", "nope", "yeah", "true", "false", "correct", "incorrect"],
+    "zh": ["是", "是的", "不是", "对", "对的", "不对", "有", "没有", "可以", "不可以", "会", "不会",
+           "能", "不能", "正确", "错误"],
+}
+_AUX = ("is|are|am|was|were|do|does|did|can|could|will|would|shall|should|may|might|must|has|"
+        "have|had|isn't|aren't|wasn't|weren't|doesn't|don't|didn't|can't|won't|wouldn't|"
+        "shouldn't|hasn't|haven't")
+CLOSED_QUESTION_RE = (
+    r"(?i)\b(yes or no|yes/no|yes, no|true or false|true/false|correct or incorrect)\b"
+    rf"|(^|[.!?:\n]\s*)({_AUX})\b[^.!?\n]*\?\s*$"  # a last sentence "Is ...?"
+    r"|是否|是不是|对不对|有没有|能不能|可不可以|会不会|是或否|对还是错|[吗么]\s*[？?]?\s*$"
+)
 _CJK = r"\p{Han}\p{Hiragana}\p{Katakana}"
 TOKEN_RE = rf"[{_CJK}]|[[\p{{L}}\p{{N}}_]--[{_CJK}]]+"
 _STRIP_RE = r"[\p{P}\p{S}\s]+"
@@ -42,10 +58,19 @@ class LowInfoParams(BaseModel):
                                  description="which shipped phrase lists apply")
     phrases: dict[str, list[str]] = Field(
         default_factory=dict, description="extra stock phrases per language (added to the lists)")
+    closed_answers: bool = Field(
+        True, description="keep a yes/no-style reply (Yes, No, True, 是, 不是 ...) when the last "
+        "user turn is a closed question (Is ...?, yes or no, 吗？, 是否); elsewhere it is a "
+        "stock phrase")
 
 
 def normalise(text: pl.Expr) -> pl.Expr:
     return text.str.to_lowercase().str.replace_all(_STRIP_RE, "")
+
+
+def _normalised(words: list[str]) -> list[str]:
+    norm = pl.DataFrame({"t": words}, schema={"t": pl.String}).select(normalise(pl.col("t")))["t"]
+    return sorted({x for x in norm.to_list() if x})
 
 
 _P1, _P2 = 0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F  # odd multipliers: "a b c" ≠ "c b a"
@@ -108,8 +133,27 @@ class LowInfo(Step):
         p = self.params
         out = [w for lang in p.languages for w in DEFAULT_PHRASES.get(lang, [])]
         out += [w for words in p.phrases.values() for w in words]
-        norm = pl.DataFrame({"t": out}).select(normalise(pl.col("t")))["t"]
-        return sorted({x for x in norm.to_list() if x})
+        return _normalised(out) + self._closed()
+
+    def _closed(self) -> list[str]:
+        return _normalised([w for lang in self.params.languages
+                            for w in CLOSED_ANSWERS.get(lang, [])])
+
+    def _answers_closed_question(self, frame: pl.DataFrame, field: str,
+                                 phrase: pl.Series) -> pl.Series:
+        """Per row: the reply is a yes/no-style answer and the last user turn a closed
+        question. The prompt is only looked at for the (few) rows with such a reply."""
+        if not self.params.closed_answers or field in RECORD_LEVEL_FIELDS:
+            return pl.Series([False] * frame.height, dtype=pl.Boolean)
+        rows = frame.select(phrase.alias("__p"), field_text(field).alias("__t")) \
+            .with_row_index("__row").filter(pl.col("__p"))
+        rows = rows.filter(normalise(pl.col("__t")).is_in(self._closed()))
+        out = pl.Series([False] * frame.height, dtype=pl.Boolean)
+        if not rows.height:
+            return out
+        closed = frame[rows["__row"]].select(
+            last_user_text().str.contains(CLOSED_QUESTION_RE).alias("c"))["c"]
+        return out.scatter(rows["__row"], closed)
 
     def __call__(self, frame: pl.DataFrame):
         p = self.params
@@ -122,7 +166,9 @@ class LowInfo(Step):
             # a time
             counts = pl.concat([text_counts(texts, phrases) for texts in text_slices(frame, text)])
             frame = frame.hstack(counts.rename(lambda c, i=i: f"__{c}{i}"))
-            is_phrase = pl.col(f"__phrase{i}")
+            frame = frame.with_columns(self._answers_closed_question(
+                frame, field, frame[f"__phrase{i}"]).alias(f"__closed{i}"))
+            is_phrase = pl.col(f"__phrase{i}") & ~pl.col(f"__closed{i}")
             few = pl.col(f"__d{i}") < p.min_distinct_tokens
             repeats = (pl.col(f"__n{i}") >= p.repetition_min_tokens) & (pl.col(f"__rep{i}") > p.max_repetition)
             code = pl.lit(f"low_info.{field}")

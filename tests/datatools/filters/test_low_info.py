@@ -73,3 +73,28 @@ def test_text_counts_match_counting_the_token_lists():
         expected = 1 - len(set(tri)) / len(tri) if tri else math.nan
         assert (math.isnan(row["rep"]) and math.isnan(expected)) or row["rep"] == expected
     assert got["phrase"].to_list()[-3:] == [True, False, False]
+
+
+def test_yes_no_answers_to_closed_questions_are_kept():
+    """Classification prompts ("Answer Yes or No") have one-word right answers; dropping them
+    broke pairs. Stock replies that add nothing still go, on any prompt."""
+    cases = [
+        ("Is the following review positive? 'Loved it.' Answer Yes or No.", "Yes", True),
+        ("Does 17 divide 51? Reply with yes/no only.", "No.", True),
+        ("Is Canberra the capital of Australia?", "Yes.", True),
+        ("True or false: the Earth is flat.", "False", True),
+        ("这句话的情感是正面的吗？", "是的", True),
+        ("判断下面的说法是否正确：水在100度沸腾。", "正确", True),
+        ("Write a poem about the sea.", "Yes.", False),          # not a closed question
+        ("Is Canberra the capital of Australia?", "OK.", False),  # a stock reply is still one
+        ("这句话的情感是正面的吗？", "好的", False),
+    ]
+    rows = []
+    for i, (prompt, answer, _) in enumerate(cases):
+        rows += rows_from_record(f"r{i}", "t", [{"role": "user", "content": prompt}],
+                                 [{"content": answer}])
+    kept, rej = LowInfo(LowInfoParams())(frame_from_rows(rows))
+    assert sorted(kept["id"]) == sorted(f"r{i}" for i, c in enumerate(cases) if c[2])
+    assert set(rej["detail"].str.contains("stock phrase")) == {True}
+    kept, _ = LowInfo(LowInfoParams(closed_answers=False))(frame_from_rows(rows))
+    assert kept.height == 0
