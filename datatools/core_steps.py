@@ -4,7 +4,7 @@ from __future__ import annotations
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from datatools.builders.ranking import rank_score
+from datatools.builders.ranking import candidate_role, rank_score
 from datatools.frame import RECORD_LEVEL_FIELDS, field_column, field_text
 from datatools.labels.conflicts import conflicting_labels
 from datatools.step import Step, partition, select_in_slices, select_per_record
@@ -91,12 +91,18 @@ def _same_text_diff_score(frame: pl.DataFrame) -> pl.Series:
     return pl.Series("c", [False] * frame.height, pl.Boolean).scatter(rows["__row"], rows["c"])
 
 
+# A record's best / worst answer by the ranking rule, usable as dedup fields on pairwise data.
+PAIR_FIELDS = frozenset({"chosen", "rejected"})
+PAIR_FIELD_COLUMNS = ("completion", "score", "label")
+
+
 class ExactDedupParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     fields: list[str] = Field(
         default_factory=lambda: ["prompt"], min_length=1,
-        description="text fields compared: prompt, last_user, completion, or a column name. "
-        "Prompt-only fields drop whole duplicate records; with completion, duplicate rows",
+        description="text fields compared: prompt, last_user, completion, chosen / rejected "
+        "(a record's best / worst answer, as ranked: duplicate pairs), or a column name. "
+        "Fields of the whole record drop whole duplicate records; with completion, duplicate rows",
     )
     normalize: bool = Field(True, description="casefold and collapse whitespace before hashing")
 
@@ -111,25 +117,35 @@ class ExactDedup(Step):
     Params = ExactDedupParams
 
     def required_columns(self) -> set[str]:
-        return {field_column(f) for f in self.params.fields}
+        return {c for f in self.params.fields
+                for c in (PAIR_FIELD_COLUMNS if f in PAIR_FIELDS else (field_column(f),))}
 
     @property
     def keep_column(self) -> str:
-        """Prompt-only fields compare whole records (by id); otherwise single rows."""
-        return "id" if set(self.params.fields) <= RECORD_LEVEL_FIELDS else "candidate_id"
+        """Fields of the whole record (prompt, chosen / rejected) compare records (by id);
+        otherwise single rows."""
+        return "id" if set(self.params.fields) <= RECORD_LEVEL_FIELDS | PAIR_FIELDS \
+            else "candidate_id"
 
     def with_keys(self, frame: pl.DataFrame) -> pl.DataFrame:
         """The frame plus `__key`: a 64-bit hash of the (normalised) fields, row by row."""
+        texts = frame
+        pair = [f for f in self.params.fields if f in PAIR_FIELDS and f not in frame.columns]
+        if pair:  # a record's chosen / rejected answer on each of its rows (the ranking rule)
+            role = candidate_role()
+            texts = frame.with_columns(
+                pl.col("completion").filter(role == f).first().over("id").alias(f"__{f}")
+                for f in pair)
         parts = []
         for f in self.params.fields:
-            text = field_text(f)
+            text = pl.col(f"__{f}").fill_null("") if f in pair else field_text(f)
             if self.params.normalize:
                 text = text.str.to_lowercase().str.replace_all(r"\s+", " ").str.strip_chars()
             parts.append(text)
         key = pl.concat_str(parts, separator="\x1f").hash(seed=0)
         # the normalised texts exist a slice at a time; only their 64-bit hashes are kept
         per = select_per_record if self.keep_column == "id" else select_in_slices
-        return frame.with_columns(per(frame, key.alias("__key"))["__key"])
+        return frame.with_columns(per(texts, key.alias("__key"))["__key"])
 
     def split(self, f: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         """(kept, rejected) of a keyed frame whose `__first` names each key's first occurrence."""

@@ -120,7 +120,8 @@ def load_recipe_dict(data: Any, path: Path | None = None) -> LoadedRecipe:
 
 
 def _check_columns(loaded: LoadedRecipe, registry: dict) -> None:
-    """Required columns across the whole recipe, before any step runs."""
+    """Required columns across the whole recipe, and each step's own `check`, before any
+    step runs."""
     from datatools.frame import BASE_COLUMNS
     from datatools.step import StepContext
 
@@ -134,6 +135,8 @@ def _check_columns(loaded: LoadedRecipe, registry: dict) -> None:
             problems.append(Problem(spec.location, f"needs column(s) {', '.join(missing)}, which "
                                     "no source or earlier step provides"))
         available |= step.produced_columns()
+        problems += [Problem(f"{spec.location}.{p.location}" if p.location else spec.location,
+                             p.message) for p in step.check(ctx)]
     if problems:
         raise ConfigError(problems)
 

@@ -7,12 +7,14 @@ step, writes the ledger and checks rows_in == kept + rejected.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict
+from schemas.errors import Problem
 
 from datatools.frame import REJECT_COLUMNS
 from datatools.threads import ordered_map
@@ -78,8 +80,32 @@ class Step:
         """Extra text folded into this step's cache key (e.g. a model's revision)."""
         return ""
 
+    def check(self, ctx: StepContext) -> list[Problem]:
+        """What can be known wrong before any work: files named in params exist, thresholds
+        name labels the step scores, a tokenizer loads. Locations are relative to the step
+        (`thresholds.insult`); the recipe check prefixes `steps[i].<name>`. Runs for
+        `datatools validate` and before a build reads any data."""
+        return []
+
     def __call__(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         raise NotImplementedError
+
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def missing_file(ctx: StepContext, value: str | None, location: str, what: str,
+                 hub_ok: bool = False) -> list[Problem]:
+    """[Problem] when `value` names a local file or folder that does not exist. With `hub_ok`,
+    an `org/name` that is not a local path is taken for a Hub id (checked when it loads)."""
+    if not value:
+        return []
+    path = ctx.resolve(value)
+    if path.exists():
+        return []
+    if hub_ok and _HUB_ID.match(value) and not value.startswith((".", "/", "~")):
+        return []
+    return [Problem(location, f"{what} {value!r} not found (looked at {path})")]
 
 
 def partition(
@@ -146,13 +172,3 @@ def text_slices(frame: pl.DataFrame, expr: pl.Expr, rows: int | None = None):
     rows = rows or SLICE_ROWS
     yield from ordered_map(lambda part: part.select(expr.alias("text"))["text"],
                            frame.iter_slices(rows))
-
-
-def reject_all(frame: pl.DataFrame, reason: str, detail: str = "") -> pl.DataFrame:
-    return frame.with_columns(pl.lit(reason).alias("reason"), pl.lit(detail).alias("detail"))
-
-
-def no_rejects(frame: pl.DataFrame) -> pl.DataFrame:
-    return frame.clear().with_columns(
-        pl.lit(None, pl.String).alias("reason"), pl.lit(None, pl.String).alias("detail")
-    )

@@ -8,9 +8,12 @@ from typing import Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from schemas.errors import ConfigError, Problem
+
 from datatools.builders.ranking import candidate_role
 from datatools.frame import RECORD_LEVEL_FIELDS, field_text
-from datatools.step import Step, partition, select_in_slices, select_per_record
+from datatools.loading import loading
+from datatools.step import Step, missing_file, partition, select_in_slices, select_per_record
 
 UNITS = ("chars", "words", "tokens")
 
@@ -70,6 +73,20 @@ class Length(Step):
     Params = LengthParams
     requires = ("prompt", "completion", "score", "label")
 
+    def check(self, ctx) -> list:
+        """A tokenizer named for token bounds must load (offline it must be local or cached)."""
+        src = self.params.tokenizer
+        if not src:
+            return []
+        missing = missing_file(ctx, src, "tokenizer", "tokenizer", hub_ok=True)
+        if missing:
+            return missing
+        try:
+            self._tokenizer()
+        except ConfigError as err:
+            return [Problem("tokenizer", p.message) for p in err.problems]
+        return []
+
     def _tokenizer(self):
         tok = self.ctx.backends.get(f"tokenizer:{self.params.tokenizer}")
         if tok is None:
@@ -77,7 +94,8 @@ class Length(Step):
 
             src = self.params.tokenizer
             path = self.ctx.resolve(src)
-            tok = AutoTokenizer.from_pretrained(str(path) if path.exists() else src)
+            with loading("tokenizer", src, "length.tokenizer"):
+                tok = AutoTokenizer.from_pretrained(str(path) if path.exists() else src)
             self.ctx.backends[f"tokenizer:{src}"] = tok
         return tok
 

@@ -14,10 +14,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from datatools.builders.ranking import candidate_role
 from datatools.frame import field_text
-from datatools.step import Step, partition
+from schemas.errors import Problem
+
+from datatools.step import Step, missing_file, partition
 
 JIGSAW_LABELS = ["toxicity", "severe_toxicity", "obscene", "threat", "insult", "identity_attack"]
 Policy = Literal["drop_record", "drop_row", "keep"]
+DETOXIFY_MODELS = ("original", "unbiased", "multilingual", "original-small", "unbiased-small")
 
 
 class ToxicityParams(BaseModel):
@@ -83,6 +86,16 @@ class Toxicity(Step):
     filters_rows = True
     Params = ToxicityParams
     requires = ("prompt", "completion", "score", "label")
+
+    def check(self, ctx) -> list:
+        p = self.params
+        problems = [Problem(f"thresholds.{label}", f"not a label this step scores (labels: "
+                            f"{', '.join(p.labels)})") for label in p.thresholds
+                    if label not in p.labels]
+        if p.model not in DETOXIFY_MODELS:  # anything else is a local checkpoint
+            problems += missing_file(ctx, p.model, "model", "detoxify checkpoint")
+        return problems + missing_file(ctx, p.huggingface_config, "huggingface_config",
+                                       "folder")
 
     def produced_columns(self) -> set[str]:
         cols = {f"tox_{lab}" for lab in self.params.labels}

@@ -21,7 +21,7 @@ from datatools.frame import FRAME_SCHEMA, stable_id
 from datatools.generate.backend import Sampling
 from datatools.generate.backends import BackendSpec, shared_backend
 from datatools.generate.progress import request_progress
-from datatools.step import Step
+from datatools.step import Step, missing_file
 
 CACHE_FILE = "requests.sqlite"
 
@@ -82,6 +82,15 @@ class Generate(Step):
     requires = ("id", "prompt", "completion")
     produces = ("completion", "model")
     row_preserving = False  # adds n rows per policy per record
+
+    def check(self, ctx) -> list:
+        problems = []
+        for i, policy in enumerate(self.params.policies):
+            if policy.backend != "openai":  # an OpenAI-compatible server names its own models
+                problems += missing_file(ctx, policy.model, f"policies[{i}].model", "model",
+                                         hub_ok=True)
+            problems += missing_file(ctx, policy.adapter, f"policies[{i}].adapter", "adapter")
+        return problems
 
     def __call__(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         p: GenerateParams = self.params

@@ -17,7 +17,8 @@ import polars as pl
 from pydantic import Field
 
 from datatools.judge.llm import JudgeParams, open_cache, finish, judge_column, split_by_reasons
-from datatools.step import Step
+from datatools.loading import loading
+from datatools.step import Step, missing_file
 
 TOO_LONG = "judge.too_long"
 
@@ -47,6 +48,9 @@ class RewardModel(Step):
     scope = "row"
     Params = RewardModelParams
     requires = ("prompt", "completion")
+
+    def check(self, ctx) -> list:
+        return missing_file(ctx, self.params.model, "model", "reward model", hub_ok=True)
 
     @property
     def column(self) -> str:
@@ -86,12 +90,13 @@ class RewardModel(Step):
         dtype: Any = (torch.float32 if device == "cpu" else "auto") if p.dtype == "auto" \
             else getattr(torch, p.dtype)
         path = self._model_path()
-        tok = AutoTokenizer.from_pretrained(path, revision=p.revision)
+        with loading("reward model", p.model, "reward_model.model"):
+            tok = AutoTokenizer.from_pretrained(path, revision=p.revision)
+            model = AutoModelForSequenceClassification.from_pretrained(path, revision=p.revision,
+                                                                       dtype=dtype)
         if tok.pad_token is None:
             tok.pad_token = tok.eos_token
         tok.padding_side = "right"  # the head reads the last non-pad token
-        model = AutoModelForSequenceClassification.from_pretrained(path, revision=p.revision,
-                                                                   dtype=dtype)
         if model.config.pad_token_id is None:
             model.config.pad_token_id = tok.pad_token_id
         if p.label_index >= model.config.num_labels:

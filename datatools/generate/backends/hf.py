@@ -12,6 +12,7 @@ import xxhash
 from datatools.generate.backend import Conversation, Sampling
 from datatools.generate.backends import BackendSpec
 from datatools.generate.backends.identity import local_identity
+from datatools.loading import loading
 
 
 class TransformersBackend:
@@ -42,17 +43,19 @@ class TransformersBackend:
             dtype = torch.float32 if device == "cpu" else "auto"
         else:
             dtype = getattr(torch, dtype)
-        tok = AutoTokenizer.from_pretrained(spec.model, revision=spec.revision)
+        with loading("model", spec.model):
+            tok = AutoTokenizer.from_pretrained(spec.model, revision=spec.revision)
+            model = AutoModelForCausalLM.from_pretrained(spec.model, revision=spec.revision,
+                                                         dtype=dtype)
         # Left padding: generated tokens must follow each prompt directly in a batch.
         tok.padding_side = "left"
         if tok.pad_token is None:
             tok.pad_token = tok.eos_token
-        model = AutoModelForCausalLM.from_pretrained(spec.model, revision=spec.revision,
-                                                     dtype=dtype)
         if spec.adapter:
             from peft import PeftModel
 
-            model = PeftModel.from_pretrained(model, spec.adapter)
+            with loading("adapter", spec.adapter):
+                model = PeftModel.from_pretrained(model, spec.adapter)
         model.to(device).eval()
         self._tok, self._model, self._device = tok, model, device
 
