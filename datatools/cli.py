@@ -25,6 +25,9 @@ app = typer.Typer(
     help="Build cleaned SFT / pairwise (DPO) / unary (KTO) datasets from a YAML recipe, "
     "and train LoRA adapters on them.",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    # plain click help: rendering it with rich cost more than the rest of start-up together,
+    # and rich's layout printed a `<bool>` metavar after every flag
+    rich_markup_mode=None,
 )
 
 

@@ -1,15 +1,4 @@
-"""Pydantic models only, no I/O: records, the recipe, and the typed user errors."""
-from schemas.errors import ConfigError, Problem, SourceError, UserError
-from schemas.records import (
-    CandidateRecord,
-    Completion,
-    Message,
-    PairwiseRecord,
-    SFTRecord,
-    UnaryRecord,
-)
-
-__all__ = [
-    "CandidateRecord", "Completion", "ConfigError", "Message", "PairwiseRecord", "Problem",
-    "SFTRecord", "SourceError", "UnaryRecord", "UserError",
-]
+"""Pydantic models only, no I/O: records (`schemas.records`), the recipe (`schemas.recipe`),
+train and push sections, and the typed user errors (`schemas.errors`, no pydantic: the CLI
+imports it at start). Import the submodules; this package imports nothing, so a command's
+`--help` does not pay for pydantic."""

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-bench_app = typer.Typer(help="Benchmarks", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks", no_args_is_help=True, rich_markup_mode=None)
 
 
 def _table(title: str, result: dict) -> None:

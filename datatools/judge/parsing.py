@@ -6,7 +6,7 @@ inside a ```json fence or after a preamble), `Helpfulness: 4` / `Rating: 4/5` li
 `[[A]]` verdicts — and return None when nothing trustworthy is found. The caller turns None
 into a `judge.parse_failure` ledger entry with the raw output. Never −1 and never a missing
 aspect averaged away: TÜLU 3's pipeline stored unparsed ratings as −1 and averaged them in,
-and UltraFeedback silently dropped an aspect after its retries (../shared/notes/PEERS.md).
+and UltraFeedback silently dropped an aspect after its retries.
 """
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def _as_number(value: Any) -> float | None:
 
 def _in_scale(x: float | None, lo: float, hi: float) -> float | None:
     # Out-of-scale numbers are failures, not clamped: UltraFeedback's 10-instead-of-1 bug
-    # (PEERS.md) is exactly a wrong number that looked plausible downstream.
+    # (2,628 overall scores, a `>` vs `>=` slip) is exactly a wrong number that looked plausible downstream.
     return x if x is not None and lo <= x <= hi else None
 
 

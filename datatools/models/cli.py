@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-models_app = typer.Typer(add_completion=False, no_args_is_help=True,
+models_app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                          help="Real small models for smoke tests and benchmarks, built offline")
 
 

@@ -47,12 +47,39 @@ def _is_score(name: str, dtype: pl.DataType) -> bool:
 
 
 def funnel(report: dict) -> list[tuple[str, float]]:
-    """Rows after reading, after each step, and in each built dataset."""
-    items = [("read", report.get("rows_read", 0))]
-    items += [(s.get("location") or s["name"], s.get("kept", 0)) for s in report.get("steps") or []]
-    items += [(f"→ {kind}", meta.get("rows", 0))
+    """Records (prompts), one unit throughout: read, after each step, and the records each
+    built dataset has examples for (a pair, an SFT example, KTO rows of one prompt)."""
+    steps = report.get("steps") or []
+    items = [("read", steps[0].get("records_in", 0) if steps else report.get("final_records", 0))]
+    items += [(s.get("location") or s["name"], s.get("records_out", 0)) for s in steps]
+    items += [(f"→ {kind}", meta.get("records", meta.get("rows", 0)))
               for kind, meta in (report.get("outputs") or {}).items()]
     return items
+
+
+def pearson_missing_reason(lb: dict) -> str:
+    """Why the length-bias correlation could not be computed, in words."""
+    n = len(lb["margin"])
+    if n < 3:
+        return f"n/a: {n} pair(s) with both scores; the correlation needs at least 3"
+    if len(set(lb["margin"].tolist())) == 1:
+        return (f"n/a: every pair has the same score margin ({lb['margin'][0]:g}), e.g. "
+                "scores synthesised as 1.0 / 0.0: nothing to correlate")
+    return "n/a: every pair has the same length difference"
+
+
+def sample_drops(folder: Path, per_reason: int = 3, chars: int = 240) -> dict[str, list[dict]]:
+    """A few ledger rows per reason (source, detail, the record's start), so a user can see
+    what a filter removed. Only the needed columns are scanned."""
+    rejects = scan(folder, "rejects", "rejects.parquet")
+    if rejects is None:
+        return {}
+    rows = (rejects.select("reason", "source", "detail", pl.col("record").str.slice(0, chars))
+            .group_by("reason", maintain_order=True).head(per_reason).collect())
+    out: dict[str, list[dict]] = {}
+    for r in rows.iter_rows(named=True):
+        out.setdefault(r["reason"], []).append(r)
+    return out
 
 
 def drops(report: dict) -> list[tuple[str, float]]:

@@ -59,23 +59,28 @@ def _overview(report: dict) -> str:
     judge_table = _table(["step", "judge", "model", "column", "sets score"],
                          [[j["step"], j["kind"], j["model"], j["column"],
                            "yes" if j["sets_score"] else "no"] for j in judges]) if judges else ""
-    return (f'<div class="stats">{cells}</div><h3>Sources</h3>{sources}'
+    notes = "".join(f'<p class="warn"><b>{escape(str(s.get("source")))}:</b> {escape(n)}</p>'
+                    for s in report.get("sources") or [] for n in s.get("notes") or [])
+    return (f'<div class="stats">{cells}</div><h3>Sources</h3>{sources}{notes}'
             f"<h3>Models</h3>{model_table}"
             + (f"<h3>Judges</h3>{judge_table}" if judges else ""))
 
 
 def _funnel(report: dict) -> str:
     steps = report.get("steps") or []
-    rows = [[s.get("location") or s["name"], s.get("rows_in", 0), s.get("kept", 0),
-             s.get("rejected", 0), "yes" if s.get("cached") else "", s.get("seconds", 0)]
-            for s in steps]
+    rows = [[s.get("location") or s["name"], s.get("records_in", 0), s.get("records_out", 0),
+             s.get("rows_in", 0), s.get("kept", 0), s.get("rejected", 0),
+             "yes" if s.get("cached") else "", s.get("seconds", 0)] for s in steps]
     drops = data.drops(report)
     drop_chart = bar_chart(drops, color=PALETTE[1], title="drops per reason") if drops \
         else '<p class="none">nothing was dropped</p>'
     return (f'<div class="grid"><div class="card"><h3>Rows per stage</h3>'
-            f'{bar_chart(data.funnel(report), title="rows per stage")}</div>'
-            f'<div class="card"><h3>Drops per reason (whole ledger)</h3>{drop_chart}</div></div>'
-            + _table(["step", "rows in", "kept", "rejected", "cached", "seconds"], rows))
+            f'{bar_chart(data.funnel(report), title="records per stage")}</div>'
+            f'<div class="card"><h3>Drops per reason (ledger rows)</h3>{drop_chart}</div></div>'
+            '<p class="sub">A record is one prompt with its candidate answers; a row is one '
+            "candidate answer. The chart counts records at every stage; the table has both.</p>"
+            + _table(["step", "records in", "records out", "rows in", "rows kept",
+                      "rows rejected", "cached", "seconds"], rows))
 
 
 def _scores(candidates) -> str:
@@ -99,7 +104,7 @@ def _length_bias(pairs) -> str:
     if lb is None:
         return '<p class="none">no pairwise dataset was built (or it is empty)</p>'
     r = lb["pearson"]
-    r_text = fmt(r) if r is not None else "n/a (too few pairs or no variation)"
+    r_text = fmt(r) if r is not None else data.pearson_missing_reason(lb)
     longer = f"{lb['chosen_longer']:.0%}" if lb["chosen_longer"] is not None else "n/a"
     warn = ""
     if (r is not None and r > 0.3) or (lb["chosen_longer"] or 0) > 0.7:
@@ -195,6 +200,17 @@ def _na(x):
     return "n/a" if x is None else x
 
 
+def _drop_samples(folder: Path) -> str:
+    samples = data.sample_drops(folder)
+    if not samples:
+        return '<p class="none">nothing was dropped</p>'
+    rows = [[reason, r["source"] or "", r["detail"] or "", r["record"] or ""]
+            for reason, items in samples.items() for r in items]
+    return ('<p class="sub">Up to three ledger rows per reason (the record cut to 240 '
+            "characters); all of them are in <code>rejects/rejects.parquet</code>.</p>"
+            + _table(["reason", "source", "detail", "record"], rows))
+
+
 def report_html_text(folder: Path, report: dict | None = None, pairs=None) -> str:
     """The page for the build in `folder` (OUT, or a build's staging folder). `pairs`: the
     pairwise dataset when the caller still holds it (a build): its lengths are then measured
@@ -206,6 +222,7 @@ def report_html_text(folder: Path, report: dict | None = None, pairs=None) -> st
     sections = [
         _section("Overview", "overview", _overview(report)),
         _section("Funnel", "funnel", _funnel(report)),
+        _section("Dropped rows: samples per reason", "drop-samples", _drop_samples(folder)),
         _section("Score distributions", "scores", _scores(candidates)),
         _section("Length bias (pairwise)", "length",
                  _length_bias(pairs if pairs is not None

@@ -1,14 +1,14 @@
 """decontaminate: prompts overlapping an eval set are dropped, naming the eval item."""
 import json
-from pathlib import Path
 
 import pytest
 
 from datatools.filters.decontaminate import Decontaminate, DecontaminateParams
 from datatools.frame import frame_from_rows, rows_from_record
 from datatools.step import StepContext
+from tests.conftest import SHARED_DATA
 
-MTB = Path("/work/shared/data/mt-bench/question.jsonl")
+MTB = SHARED_DATA / "mt-bench" / "question.jsonl"
 
 
 def frame(prompts):

@@ -1,7 +1,6 @@
 """near_dedup: datasketch-identical signatures, planted near-duplicates, keep policies,
 true-Jaccard threshold behaviour, Chinese text, reason codes and details."""
 import json
-from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -10,10 +9,9 @@ import pytest
 from datatools.filters import lsh, minhash, minhash_reference
 from datatools.filters.near_dedup import NearDedup, NearDedupParams
 from datatools.frame import frame_from_rows, rows_from_record
+from tests.conftest import SHARED_DATA
 
-DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
-if not DATA.exists():
-    DATA = Path("/work/shared/data")
+DATA = SHARED_DATA
 RNG = np.random.default_rng(0)
 VOCAB = [f"w{i}" for i in range(5000)]
 

@@ -2,7 +2,6 @@
 batching, and a real tiny detoxify checkpoint loaded offline with the Jigsaw label layout."""
 import csv
 import os
-from pathlib import Path
 
 import polars as pl
 import pytest
@@ -10,9 +9,10 @@ import pytest
 from datatools.filters.toxicity import JIGSAW_LABELS, Toxicity, ToxicityParams
 from datatools.frame import frame_from_rows, rows_from_record
 from datatools.step import StepContext
+from tests.conftest import SHARED_DATA
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-JIGSAW = Path("/work/shared/data/jigsaw-sample/train.csv")
+JIGSAW = SHARED_DATA / "jigsaw-sample" / "train.csv"
 USER = [{"role": "user", "content": "hello there"}]
 
 

