@@ -52,9 +52,22 @@ def store_step(folder: Path, kept: pl.DataFrame, rejected: pl.DataFrame, stats: 
 
 
 def load_step(folder: Path, frame: pl.DataFrame):
-    """(kept, rejected, stats) from a step's cache, or None to run the step."""
+    """(kept, rejected, stats) from a step's cache, or None to run the step (also when the
+    entry is unreadable: a warning names it and the step is computed again)."""
     if not (folder / "done").exists() or not (folder / "form.json").exists():
         return None
+    try:
+        return _load(folder, frame)
+    except Exception as err:  # noqa: BLE001 - any damage to a cache entry means "recompute"
+        import sys
+
+        print(f"warning: step cache {folder} is unreadable ({type(err).__name__}: "
+              f"{str(err).splitlines()[0] if str(err) else ''}); computing the step again "
+              "(--no-cache ignores the cache)", file=sys.stderr)
+        return None
+
+
+def _load(folder: Path, frame: pl.DataFrame):
     form = json.loads((folder / "form.json").read_text())
     if form["form"] == "mask":
         if form["rows_in"] != frame.height:
