@@ -107,8 +107,9 @@ def test_a_full_disk_under_the_request_cache_says_disk_is_full(small_disk):
     cache.close()
 
 
+@pytest.mark.parametrize("use_cache", [False, True])  # True: the step cache fills it first
 def test_a_full_disk_under_outputs_names_the_path_and_leaves_nothing_half_written(
-        tmp_path, small_disk):
+        tmp_path, small_disk, use_cache):
     rows = [{"prompt": [{"role": "user", "content": f"q{i} " + os.urandom(200).hex()}],
              "chosen": [{"role": "assistant", "content": os.urandom(400).hex()}],
              "rejected": [{"role": "assistant", "content": "no"}]} for i in range(1500)]
@@ -117,6 +118,6 @@ def test_a_full_disk_under_outputs_names_the_path_and_leaves_nothing_half_writte
               "steps": [{"validate": {}}], "outputs": {"dir": str(small_disk / "out"),
                                                         "pairwise": {}, "sft": {}}}
     with pytest.raises(UserError, match=f"{small_disk / 'out'}: disk is full: .* needs about"):
-        run_build(load_recipe_dict(recipe), quiet=True, use_cache=False)
+        run_build(load_recipe_dict(recipe), quiet=True, use_cache=use_cache)
     assert not (small_disk / "out").exists()
     assert list((store_of(small_disk / "out") / "builds").iterdir()) == []  # staging removed
