@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import xxhash
+from schemas.errors import Problem, UserError
 
 if TYPE_CHECKING:  # runtime import would cycle: datatools.generate's steps import this module
     from datatools.generate.backend import Backend, Conversation, Sampling
@@ -45,16 +46,31 @@ class RequestCache:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False,
-                                   isolation_level=None)  # autocommit; explicit BEGIN below
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL under WAL: a process crash (SIGKILL) loses no committed row; only a power
-        # cut may lose the last commits, which are then simply recomputed.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS requests ("
-            " key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL NOT NULL)"
-        )
+        try:
+            self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False,
+                                       isolation_level=None)  # autocommit; explicit BEGIN below
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL under WAL: a process crash (SIGKILL) loses no committed row; only a power
+            # cut may lose the last commits, which are then simply recomputed.
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS requests ("
+                " key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL NOT NULL)"
+            )
+            self._db.execute("SELECT key, value FROM requests LIMIT 1").fetchall()
+        except sqlite3.DatabaseError as err:
+            raise self._error(err) from None
+
+    def _error(self, err: sqlite3.DatabaseError) -> UserError:
+        """sqlite's own words → what happened to which file and what to do."""
+        text = str(err)
+        if "full" in text:
+            return UserError(Problem(str(self.path), "disk is full: the request cache cannot "
+                                     "store finished requests; free space on this disk and "
+                                     "run again (requests already stored are kept)"))
+        return UserError(Problem(str(self.path), f"the request cache is unreadable ({text}); "
+                                 "delete this file to start it over (its requests are then "
+                                 "sent again)"))
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         keys = list(dict.fromkeys(keys))
@@ -63,10 +79,13 @@ class RequestCache:
             for i in range(0, len(keys), _SQL_CHUNK):
                 chunk = keys[i:i + _SQL_CHUNK]
                 marks = ",".join("?" * len(chunk))
-                rows = self._db.execute(
-                    f"SELECT key, value FROM requests WHERE key IN ({marks})", chunk
-                ).fetchall()
-                found.update((k, json.loads(v)) for k, v in rows)
+                try:
+                    rows = self._db.execute(
+                        f"SELECT key, value FROM requests WHERE key IN ({marks})", chunk
+                    ).fetchall()
+                    found.update((k, json.loads(v)) for k, v in rows)
+                except (sqlite3.DatabaseError, ValueError) as err:
+                    raise self._error(sqlite3.DatabaseError(str(err))) from None
         return found
 
     def get(self, key: str, default: Any = None) -> Any:
@@ -79,14 +98,20 @@ class RequestCache:
         now = time.time()
         rows = [(k, json.dumps(v, ensure_ascii=False), now) for k, v in items.items()]
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
+                self._db.execute("BEGIN IMMEDIATE")
                 self._db.executemany(
                     "INSERT OR IGNORE INTO requests (key, value, created) VALUES (?, ?, ?)", rows
                 )
                 self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
+            except BaseException as err:
+                if self._db.in_transaction:  # sqlite may already have rolled back (disk full)
+                    try:
+                        self._db.execute("ROLLBACK")
+                    except sqlite3.DatabaseError:
+                        pass
+                if isinstance(err, sqlite3.DatabaseError):
+                    raise self._error(err) from None
                 raise
 
     def put(self, key: str, value: Any) -> None:
@@ -152,12 +177,23 @@ def cached_chat_results(
 
 def _send(backend: Backend, batch: list[tuple[str, Conversation]], sampling: Sampling
           ) -> dict[str, list[str] | RequestFailed]:
+    """One batch → {key: completions | RequestFailed}. A backend with `chat_each` reports each
+    request's outcome, so answered requests are kept and only failed ones are retried;
+    otherwise a failed batch is retried one conversation at a time."""
+    from datatools.generate.backend import BackendUnreachable
+
+    if hasattr(backend, "chat_each"):
+        outcomes = backend.chat_each([c for _, c in batch], sampling)
+        return {k: (RequestFailed(f"{type(r).__name__}: {r}") if isinstance(r, BaseException)
+                    else [str(t) for t in r]) for (k, _), r in zip(batch, outcomes)}
     try:
         results = backend.chat([c for _, c in batch], sampling)
         if len(results) != len(batch):
             raise RuntimeError(f"backend returned {len(results)} results for {len(batch)} "
                                "conversations")
         return {k: [str(t) for t in r] for (k, _), r in zip(batch, results)}
+    except BackendUnreachable:
+        raise
     except Exception as e:  # noqa: BLE001 - a bad request becomes a reported failure
         if len(batch) == 1:
             return {batch[0][0]: RequestFailed(f"{type(e).__name__}: {e}")}

@@ -10,6 +10,9 @@ from typing import Any
 import polars as pl
 
 from datatools.frame import LEDGER_SCHEMA, REJECT_COLUMNS
+from datatools.out_folder import OutFolder
+from datatools.profiling import Profile
+from schemas.errors import Problem, UserError
 
 WRITE_ROWS = 65_536  # rows per parquet row group, and per slice held in encoding at once
 
@@ -140,3 +143,69 @@ class Staging:
     def _add(self, name: str) -> None:
         if name not in self.items:
             self.items.append(name)
+
+
+def write_outputs(out: OutFolder | Path, frame: pl.DataFrame, ledger: Ledger,
+                  datasets: dict[str, pl.DataFrame], metadata: dict, report: dict,
+                  profile: Profile | None = None, candidates: str = "full",
+                  report_html: bool = True) -> None:
+    """Stage the outputs the recipe asks for in a new build folder, then publish it with one
+    switch. `candidates`: full | scores (no text columns) | none."""
+    if not isinstance(out, OutFolder):
+        with OutFolder(out) as folder:
+            return write_outputs(folder, frame, ledger, datasets, metadata, report, profile,
+                                 candidates, report_html)
+    profile = profile if profile is not None else Profile()
+    staging = Staging(out.stage())
+    try:
+        for kind, data in datasets.items():
+            with profile.phase(f"write {kind}"):
+                staging.write_frame(kind, data, metadata=metadata[kind])
+        with profile.phase("write rejects (ledger)"):
+            staging.write_ledger(ledger)
+        if candidates != "none":
+            with profile.phase("write candidates"):
+                texts = ("prompt", "completion", "meta") if candidates == "scores" else ()
+                staging.write_frame("candidates", frame.drop(texts, strict=False),
+                                    file="candidates.parquet")
+        with profile.phase("write report.json"):
+            staging.write_json("report.json", report)
+        _extras(staging, report, datasets.get("pairwise"), profile, report_html)
+    except OSError as err:
+        if not disk_full(err):
+            raise
+        need = sum(d.estimated_size() for d in datasets.values()) + frame.estimated_size()
+        raise UserError(Problem(str(out.dir), f"disk is full: writing the build under "
+                                f"{staging.dir.parent} needs about {need / 2**20:.0f} MiB "
+                                "(uncompressed estimate) and more free space than that; "
+                                "nothing visible was changed")) from None
+    with profile.phase("publish (switch)"):
+        out.publish()
+
+
+def disk_full(err: OSError) -> bool:
+    import errno
+
+    return err.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(err)
+
+
+def _extras(staging: Staging, report: dict, pairs: pl.DataFrame | None = None,
+            profile: Profile | None = None, report_html: bool = True) -> None:
+    """The dataset card (README.md) and the HTML report."""
+    from datatools.publish.card import render_card
+    from datatools.publish.report_html import report_html_text
+
+    profile = profile if profile is not None else Profile()
+    # The card is what makes `load_dataset(OUT, kind)` work, so a failure there fails the build.
+    with profile.phase("write card (README.md)"):
+        staging.write_text("README.md", render_card(report))
+    if not report_html:
+        return
+    try:
+        with profile.phase("write report.html"):
+            staging.write_text("report.html", report_html_text(staging.dir, report, pairs))
+    except Exception as err:  # a plotting bug must not throw away a finished build
+        import sys
+
+        print(f"warning: report.html not written ({type(err).__name__}: {err}); "
+              "`datatools report OUT` retries it", file=sys.stderr)

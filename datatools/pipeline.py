@@ -16,12 +16,15 @@ from datatools import __version__
 from datatools.builders.ledger import why_empty
 from datatools.builders.ranking import best_dropped
 from datatools.frame import LEDGER_SCHEMA, stable_id, unique_record_ids
+from datatools.gates import one_class_gate
 from datatools.out_folder import OutFolder
-from datatools.outputs import Ledger, Staging
+from datatools.outputs import Ledger, write_outputs
 from datatools.profiling import Profile
 from datatools.recipe import LoadedRecipe
+from datatools.redact import redact
 from datatools.step import Step, StepContext
 from datatools.step_cache import kept_rows_of, load_step, store_step
+from datatools.step_inputs import inputs_token
 from schemas.errors import ConfigError, Problem, QualityGateError
 
 
@@ -129,20 +132,28 @@ def _fingerprint_source(source, workdir: Path) -> Any:
 
 def run_step(step: Step, frame: pl.DataFrame, location: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     kept, rejected = step(frame)
+    problem = accounting_problem(step, frame, kept, rejected)
+    if problem:
+        raise RuntimeError(f"{location}: {problem}")
+    return kept, rejected
+
+
+def accounting_problem(step: Step, frame: pl.DataFrame, kept: pl.DataFrame,
+                       rejected: pl.DataFrame) -> str | None:
+    """Why (kept, rejected) cannot be this step's result on `frame`; None when the books
+    balance. Checked on every run and on every cache entry loaded."""
     if "reason" not in rejected.columns or rejected["reason"].null_count():
-        raise RuntimeError(f"{location}: step {step.name!r} rejected rows without a reason code")
+        return f"step {step.name!r} rejected rows without a reason code"
     if step.row_preserving:
         if kept.height + rejected.height != frame.height:
-            raise RuntimeError(
-                f"{location}: rows_in {frame.height} != kept {kept.height} + rejected "
-                f"{rejected.height}: step {step.name!r} lost or invented rows")
+            return (f"rows_in {frame.height} != kept {kept.height} + rejected "
+                    f"{rejected.height}: step {step.name!r} lost or invented rows")
     else:
         accounted = set(kept["id"].unique()) | set(rejected["id"].unique())
         lost = set(frame["id"].unique()) - accounted
         if lost:
-            raise RuntimeError(f"{location}: step {step.name!r} lost {len(lost)} record(s), "
-                               f"e.g. {sorted(lost)[:3]}")
-    return kept, rejected
+            return f"step {step.name!r} lost {len(lost)} record(s), e.g. {sorted(lost)[:3]}"
+    return None
 
 
 def _gate(loaded: LoadedRecipe, report: StepReport) -> None:
@@ -183,11 +194,14 @@ def run_steps(loaded: LoadedRecipe, frame: pl.DataFrame | list[pl.DataFrame], fi
     for spec in loaded.steps:
         phase = profile.start()
         step = STEPS[spec.name](spec.params, ctx)
-        key = stable_id(key, spec.name, spec.params.model_dump(mode="json"), step.cache_token())
+        params = spec.params.model_dump(mode="json")
+        key = stable_id(key, spec.name, params, step.cache_token(), inputs_token(params, ctx.workdir))
         rows_in, records_in = frame.height, frame["id"].n_unique()
         started = time.perf_counter()
         folder = cache / f"{spec.index:02d}-{spec.name}-{key}" if cache else None
         loaded_cache = load_step(folder, frame) if use_cache and folder else None
+        if loaded_cache is not None and accounting_problem(step, frame, *loaded_cache[:2]):
+            loaded_cache = None  # not this step's result on this input: compute it again
         cached = loaded_cache is not None
         if cached:
             frame = None
@@ -253,6 +267,8 @@ def build_datasets(loaded: LoadedRecipe, frame: pl.DataFrame,
         if params is None:
             continue
         built = build(frame, params, ctx)
+        if kind == "unary":
+            one_class_gate(params, built.metadata)
         datasets[kind] = built.data
         ledgers.append(built.skipped)
         records = built.data["id"].n_unique() if built.data.height else 0
@@ -332,7 +348,7 @@ def _build(loaded: LoadedRecipe, out: OutFolder, limit, quiet, use_cache, backen
         mix_ledgers, mixture = mix_datasets(loaded, datasets, metadata)
     for rows in build_ledgers + mix_ledgers:
         ledger.add_rows(rows)
-    report = {
+    report = redact({  # what push publishes: no credential of any shape in it (or the card)
         "name": loaded.recipe.name, "version": __version__,
         "recipe": str(loaded.path) if loaded.path else None, "out_dir": str(out_dir),
         "recipe_dump": loaded.recipe.model_dump(mode="json"),  # the card names sources, models, judges
@@ -344,7 +360,7 @@ def _build(loaded: LoadedRecipe, out: OutFolder, limit, quiet, use_cache, backen
         "ledger": {"total": ledger.height, "by_step": ledger.counts("step"),
                    "by_reason": ledger.counts("reason")},
         "seconds": round(time.perf_counter() - started, 3),
-    }
+    })
     outputs = loaded.recipe.outputs
     write_outputs(out, frame, ledger, datasets, metadata, report, profile,
                   candidates=outputs.candidates, report_html=outputs.report_html)
@@ -352,54 +368,3 @@ def _build(loaded: LoadedRecipe, out: OutFolder, limit, quiet, use_cache, backen
     if empty:  # after writing: the ledger and report say what happened to every record
         raise QualityGateError(Problem("outputs", f"{empty}; the ledger is in {out_dir}/rejects/"))
     return BuildResult(out_dir, report, frame, datasets, profile)
-
-
-def write_outputs(out: OutFolder | Path, frame: pl.DataFrame, ledger: Ledger,
-                  datasets: dict[str, pl.DataFrame], metadata: dict, report: dict,
-                  profile: Profile | None = None, candidates: str = "full",
-                  report_html: bool = True) -> None:
-    """Stage the outputs the recipe asks for in a new build folder, then publish it with one
-    switch. `candidates`: full | scores (no text columns) | none."""
-    if not isinstance(out, OutFolder):
-        with OutFolder(out) as folder:
-            return write_outputs(folder, frame, ledger, datasets, metadata, report, profile,
-                                 candidates, report_html)
-    profile = profile if profile is not None else Profile()
-    staging = Staging(out.stage())
-    for kind, data in datasets.items():
-        with profile.phase(f"write {kind}"):
-            staging.write_frame(kind, data, metadata=metadata[kind])
-    with profile.phase("write rejects (ledger)"):
-        staging.write_ledger(ledger)
-    if candidates != "none":
-        with profile.phase("write candidates"):
-            texts = ("prompt", "completion", "meta") if candidates == "scores" else ()
-            staging.write_frame("candidates", frame.drop(texts, strict=False),
-                                file="candidates.parquet")
-    with profile.phase("write report.json"):
-        staging.write_json("report.json", report)
-    _extras(staging, report, datasets.get("pairwise"), profile, report_html)
-    with profile.phase("publish (switch)"):
-        out.publish()
-
-
-def _extras(staging: Staging, report: dict, pairs: pl.DataFrame | None = None,
-            profile: Profile | None = None, report_html: bool = True) -> None:
-    """The dataset card (README.md) and the HTML report."""
-    from datatools.publish.card import render_card
-    from datatools.publish.report_html import report_html_text
-
-    profile = profile if profile is not None else Profile()
-    # The card is what makes `load_dataset(OUT, kind)` work, so a failure there fails the build.
-    with profile.phase("write card (README.md)"):
-        staging.write_text("README.md", render_card(report))
-    if not report_html:
-        return
-    try:
-        with profile.phase("write report.html"):
-            staging.write_text("report.html", report_html_text(staging.dir, report, pairs))
-    except Exception as err:  # a plotting bug must not throw away a finished build
-        import sys
-
-        print(f"warning: report.html not written ({type(err).__name__}: {err}); "
-              "`datatools report OUT` retries it", file=sys.stderr)

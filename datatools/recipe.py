@@ -55,15 +55,33 @@ def _loc(parts: tuple[Any, ...], prefix: str = "") -> str:
     return text
 
 
+def _is_branch_tag(part: Any) -> bool:
+    """pydantic names the union member an error came from (`constrained-float`, `dict[...]`)."""
+    return isinstance(part, str) and (part.startswith("function-") or "[" in part
+                                      or part.startswith("constrained-")
+                                      or part in ("float", "int", "str", "bool"))
+
+
 def _problems(err: ValidationError, prefix: str = "") -> list[Problem]:
-    out = []
+    found = []
     for e in err.errors():
-        loc = _loc(tuple(p for p in e["loc"] if not str(p).startswith("function-")), prefix)
+        parts = tuple(p for p in e["loc"] if not _is_branch_tag(p))
+        branch = len(parts) != len(e["loc"]) and not str(e["loc"][-1]).startswith("function-")
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; `datatools schema` lists every key)"
         elif e["type"] == "missing":
             msg = "required key is missing"
+        found.append((_loc(parts, prefix), msg, branch))
+    # For a union (a number or {step: number}) keep the member that got furthest, and one
+    # message per location, instead of one complaint per member.
+    out, seen = [], set()
+    for loc, msg, branch in found:
+        deeper = any(o != loc and o.startswith(loc + ".") or o.startswith(loc + "[")
+                     for o, _, _ in found)
+        if branch and (deeper or loc in seen):
+            continue
+        seen.add(loc)
         out.append(Problem(loc, msg))
     return out
 
@@ -141,19 +159,71 @@ def _check_columns(loaded: LoadedRecipe, registry: dict) -> None:
         raise ConfigError(problems)
 
 
+MAX_YAML_VALUES = 100_000  # a recipe is a page of YAML; aliases must not multiply it
+
+
 def load_recipe(path: str | Path) -> LoadedRecipe:
     import yaml
 
     path = Path(path)
     if not path.is_file():
         raise ConfigError(Problem(str(path), "recipe file not found"))
+    raw = path.read_bytes()
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        column = err.start - (raw.rfind(b"\n", 0, err.start) + 1) + 1
+        raise ConfigError(Problem(f"{path}:{line}", f"not valid UTF-8 (byte 0x{raw[err.start]:02x} "
+                                  f"at column {column}); save the recipe as UTF-8")) from None
+    try:
+        _check_expansion(yaml.compose(text), path)
+        data = yaml.safe_load(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         raise ConfigError(Problem(where, f"not valid YAML: {getattr(err, 'problem', err)}"))
     return load_recipe_dict(data, path.resolve())
+
+
+def _check_expansion(root, path: Path) -> None:
+    """Refuse YAML whose anchors/aliases expand past MAX_YAML_VALUES values ("billion
+    laughs") or refer to themselves: PyYAML shares aliased objects, so loading is cheap, but
+    dumping params for the cache key or the report would expand them all. Counted on the node
+    graph with each node's size computed once, so the check itself never expands anything."""
+    import yaml
+
+    sizes: dict[int, int] = {}
+    stack, active = [(root, False)] if root is not None else [], set()
+    while stack:  # iterative post-order walk: deep YAML cannot hit the recursion limit
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            active.discard(key)
+            children = _children(node, yaml)
+            sizes[key] = min(1 + sum(sizes[id(c)] for c in children), MAX_YAML_VALUES + 1)
+            if sizes[key] > MAX_YAML_VALUES:
+                mark = node.start_mark
+                raise ConfigError(Problem(f"{path}:{mark.line + 1}", "anchors/aliases here "
+                                          f"expand to more than {MAX_YAML_VALUES:,} values; "
+                                          "write the values out instead"))
+            continue
+        if key in sizes:
+            continue
+        if key in active:
+            raise ConfigError(Problem(f"{path}:{node.start_mark.line + 1}",
+                                      "an alias refers to itself (a recursive value)"))
+        active.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in _children(node, yaml) if id(c) not in sizes)
+
+
+def _children(node, yaml) -> list:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [x for pair in node.value for x in pair]
+    return []
 
 
 def recipe_json_schema() -> dict:

@@ -31,6 +31,21 @@ def kept_rows_of(step: Step, frame: pl.DataFrame, kept: pl.DataFrame,
 
 def store_step(folder: Path, kept: pl.DataFrame, rejected: pl.DataFrame, stats: dict,
                kept_rows: tuple[pl.Series, list[str]] | None) -> None:
+    """`_store`, or a warning when the cache cannot be written (a full disk): the build goes
+    on without this entry, and the outputs' own write says clearly if space runs out."""
+    import shutil
+    import sys
+
+    try:
+        _store(folder, kept, rejected, stats, kept_rows)
+    except OSError as err:
+        shutil.rmtree(folder, ignore_errors=True)
+        print(f"warning: step cache {folder} not written ({err}); the step will be computed "
+              "again next time", file=sys.stderr)
+
+
+def _store(folder: Path, kept: pl.DataFrame, rejected: pl.DataFrame, stats: dict,
+           kept_rows: tuple[pl.Series, list[str]] | None) -> None:
     """Cache a step's result. A filtering step stores which input rows it kept and the
     columns it added, not a copy of the frame: at a million records a copy was ~1.5 GB of
     disk and ~10 s per step; the input is at hand on a rerun anyway (the previous step's
@@ -52,9 +67,22 @@ def store_step(folder: Path, kept: pl.DataFrame, rejected: pl.DataFrame, stats: 
 
 
 def load_step(folder: Path, frame: pl.DataFrame):
-    """(kept, rejected, stats) from a step's cache, or None to run the step."""
+    """(kept, rejected, stats) from a step's cache, or None to run the step (also when the
+    entry is unreadable: a warning names it and the step is computed again)."""
     if not (folder / "done").exists() or not (folder / "form.json").exists():
         return None
+    try:
+        return _load(folder, frame)
+    except Exception as err:  # noqa: BLE001 - any damage to a cache entry means "recompute"
+        import sys
+
+        print(f"warning: step cache {folder} is unreadable ({type(err).__name__}: "
+              f"{str(err).splitlines()[0] if str(err) else ''}); computing the step again "
+              "(--no-cache ignores the cache)", file=sys.stderr)
+        return None
+
+
+def _load(folder: Path, frame: pl.DataFrame):
     form = json.loads((folder / "form.json").read_text())
     if form["form"] == "mask":
         if form["rows_in"] != frame.height:

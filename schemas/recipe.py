@@ -5,7 +5,7 @@ steps; this module stays free of I/O and of the registry.
 """
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -101,10 +101,13 @@ class Outputs(Strict):
                               "makes it later)")
 
 
+Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]  # NaN would pass every gate
+
+
 class Gates(Strict):
     """Quality gates: stop a build whose output would be garbage."""
 
-    max_drop_rate: float | dict[str, float] | None = Field(
+    max_drop_rate: Fraction | dict[str, Fraction] | None = Field(
         None, description="max fraction of rows a step may reject; one number for every step "
         "or {step_name: fraction}"
     )

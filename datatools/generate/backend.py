@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
+from schemas.errors import UserError
+
 Conversation = list[dict[str, str]]  # [{"role": ..., "content": ...}, ...]
 
 
@@ -31,3 +33,12 @@ class Backend(Protocol):
 
     def chat(self, conversations: list[Conversation], sampling: Sampling) -> list[list[str]]:
         """n completions (strings) for each conversation, in order."""
+
+    # Optional: `chat_each(conversations, sampling) -> list[list[str] | Exception]`, one
+    # outcome per conversation, so one failed request does not cost its answered neighbours
+    # (the request cache commits those and retries only the failures).
+
+
+class BackendUnreachable(UserError):
+    """A backend that cannot be reached at all: the step stops instead of trying every
+    request in turn (each with its full retries)."""

@@ -21,7 +21,9 @@ from datatools.frame import FRAME_SCHEMA, stable_id
 from datatools.generate.backend import Sampling
 from datatools.generate.backends import BackendSpec, shared_backend
 from datatools.generate.progress import request_progress
+from datatools.redact import redact, redact_text
 from datatools.step import Step, missing_file
+from schemas.errors import Problem, QualityGateError
 
 CACHE_FILE = "requests.sqlite"
 
@@ -62,6 +64,10 @@ class GenerateParams(BaseModel):
     batch_size: int | None = Field(None, ge=1, description="requests per backend call, each "
                                    "committed to the cache as it returns (default: vllm 256, "
                                    "openai 4×concurrency, transformers its batch_size)")
+    max_failure_rate: float | None = Field(
+        0.05, ge=0, le=1, allow_inf_nan=False, description="fail the build when more than this "
+        "fraction of a policy's requests still fail after retries (null: never fail); "
+        "finished requests stay cached, so a rerun sends only the failed ones")
 
     @model_validator(mode="after")
     def _unique_labels(self) -> "GenerateParams":
@@ -144,11 +150,24 @@ class Generate(Step):
             results = cached_chat_results(backend, cache, convs, policy.sampling(self.ctx.seed),
                                           batch_size=batch, on_batch=on_batch)
             tokens -= start_tokens
+        failed = [r for r in results if isinstance(r, RequestFailed)]
         self.stats["policies"][policy.label] = {
-            "requests": len(convs), "failed": sum(isinstance(r, RequestFailed) for r in results),
+            "requests": len(convs), "failed": len(failed),
             "new_tokens": tokens, "seconds": round(time.perf_counter() - t0, 3),
         }
+        self._failure_gate(policy, len(convs), failed)
         return results, backend.identity()
+
+    def _failure_gate(self, policy: Policy, total: int, failed: list[RequestFailed]) -> None:
+        """A policy whose requests mostly failed would ship dataset answers only (or nothing)
+        with exit 0: stop the build instead, naming the first error."""
+        limit = self.params.max_failure_rate
+        if limit is None or not total or len(failed) / total <= limit:
+            return
+        raise QualityGateError(Problem("max_failure_rate", (
+            f"policy {policy.label}: {len(failed)} of {total} requests failed "
+            f"({len(failed) / total:.1%}), above the limit {limit:.1%}; first error: "
+            f"{redact_text(failed[0].error)[:300]}")))
 
     def _assemble(self, frame, records, new_ok, new_bad):
         order = records.select("id").with_row_index("__rec")
@@ -189,10 +208,10 @@ def _rows_for(rec: dict[str, Any], policy: Policy, ident: dict[str, Any], result
     """The candidate rows (kept) and failure rows (rejected) for one record and one policy."""
     sampling = policy.sampling(seed)
     # identity: backend, model, resolved revision or local path, template hash, adapter.
-    gen_meta = {
+    gen_meta = redact({
         "policy": policy.label, **ident,
         "sampling": {k: v for k, v in sampling.as_dict().items() if k != "json_schema"},
-    }
+    })
     try:
         base_meta = json.loads(rec["meta"]) if rec["meta"] else {}
         base_meta = base_meta if isinstance(base_meta, dict) else {"original": base_meta}
@@ -209,7 +228,7 @@ def _rows_for(rec: dict[str, Any], policy: Policy, ident: dict[str, Any], result
         )
         if isinstance(result, RequestFailed):
             bad.append({**row, "reason": "generate.error",
-                        "detail": f"policy {policy.label}: {result.error}"[:2000]})
+                        "detail": redact_text(f"policy {policy.label}: {result.error}")[:2000]})
         elif i >= len(result):
             bad.append({**row, "reason": "generate.error",
                         "detail": f"policy {policy.label}: {len(result)} of {policy.n} samples"})

@@ -126,8 +126,16 @@ def _user_error(err: Exception, repo: str, token: str) -> PushError:
                 "access to this namespace, or is invalid")
     elif isinstance(err, HfHubHTTPError):
         text = f"pushing to {repo} failed (HTTP {status}): {str(err).splitlines()[0]}"
-    elif isinstance(err, OSError):
-        text = f"could not reach the Hub while pushing to {repo}: {err}"
+    elif isinstance(err, OSError) or _is_transport_error(err):
+        text = f"could not reach the Hub while pushing to {repo}: {type(err).__name__}: {err}"
     else:
         raise err
     return PushError(text.replace(token, "***") if token else text)
+
+
+def _is_transport_error(err: Exception) -> bool:
+    """httpx's (or its fork's) connect/timeout/protocol errors: not OSError subclasses, and
+    the HTTP library huggingface_hub uses differs between versions, so matched by its type."""
+    return any(cls.__name__ in ("TransportError", "ConnectError", "TimeoutException",
+                                "NetworkError", "ProtocolError", "ConnectionError")
+               for cls in type(err).__mro__)

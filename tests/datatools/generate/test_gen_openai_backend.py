@@ -174,7 +174,8 @@ def test_generate_step_over_openai_with_errors_and_secret(server, tiny_model_dir
             [{"role": "user", "content": t}] for t in ["fine", "bad request", "also fine"]]))
         pol = spec(tiny_model_dir, proxy.url, api_key_env="DATATOOLS_TEST_KEY", n=2,
                    max_tokens=4, name="srv")
-        step = Generate(GenerateParams.model_validate({"policies": [pol]}),
+        step = Generate(GenerateParams.model_validate({"policies": [pol],  # 1 of 3 fails on
+                                                       "max_failure_rate": None}),  # purpose
                         StepContext(cache_dir=tmp_path, quiet=True))
         kept, rej = step(frame)
         assert proxy.auth == {f"Bearer {SECRET}"}, "the key from the named env var is sent"

@@ -67,7 +67,8 @@ def test_failures_and_keep_existing_false(tmp_path, prompt_frame):
     frame = prompt_frame(3, with_completion=True).with_columns(
         pl.Series("prompt", [[{"role": "user", "content": t}] for t in ["ok", "empty", "boom"]]))
     p = GenerateParams.model_validate({"keep_existing": False, "batch_size": 8, "policies": [
-        {"backend": "transformers", "model": "unused", "name": "s", "n": 2}]})
+        {"backend": "transformers", "model": "unused", "name": "s", "n": 2}],
+        "max_failure_rate": None})  # 1 of 3 fails on purpose: the rows are under test here
     kept, rej = Generate(p, StepContext(quiet=True, backends={"s": Scripted()}))(frame)
     assert kept["id"].to_list() == ["r0", "r0"] and set(kept["completion"]) == {"fine"}
     reasons = rej.group_by("reason").len().sort("reason")

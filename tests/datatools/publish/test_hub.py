@@ -109,3 +109,18 @@ def test_push_refuses_a_folder_that_is_not_a_build(tmp_path):
 
     with pytest.raises(NotABuildError, match="no report.json"):
         push_dataset(tmp_path, "acme/prefs", token="x")
+
+
+def test_push_to_an_unreachable_endpoint_is_one_clear_error(built, tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    class Dead:
+        url = f"http://127.0.0.1:{port}"
+
+    result, output = run_child(Dead(), built[0], "acme/prefs", "one", tmp_path)
+    assert result["error"].startswith("could not reach the Hub while pushing to acme/prefs")
+    assert "Traceback" not in output and TOKEN not in output
