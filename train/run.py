@@ -133,7 +133,8 @@ def train_stage(section, stage, i: int, data: str, model_id: str, adapter: str |
              "learning_rate": trainer.args.learning_rate,
              "epochs": stage_value(stage, "epochs"), "global_step": trainer.state.global_step,
              "resumed_from": checkpoint,
-             "train_loss": getattr(result, "training_loss", None), **facts}
+             "train_loss": getattr(result, "training_loss", None),
+             "train_runtime_s": result.metrics.get("train_runtime"), **facts}
     if method.evaluate is not None and len(held_out):
         entry["eval"] = method.evaluate(trainer.model, tokenizer, held_out, train_ds, stage,
                                         stage_dir, flag_threshold=section.flag_threshold)
