@@ -6,9 +6,10 @@ varied lengths (log-normal prompt ~250 and completion ~300 tokens) from a word-l
 (one word = one token, so lengths are exact). Both runs train the same LoRA (r32 α64 q,v).
 
   TRL defaults: fp32 weights + bf16 autocast, reference forward every step, random sampling.
-  Ours:         bf16 weights, precompute_ref_log_probs (reference pass once, batched 4×),
-                length-grouped batches (less padding waste; TRL 1.16 ignores padding_free),
-                Liger layer kernels when `liger_kernel` is importable (never installed here).
+  Ours:         the product's own path (train.methods.dpo.trainer from a Stage, as `datatools
+                train` builds it): bf16 weights on CUDA, precompute_ref_log_probs (reference
+                pass once, batched 4× via trainer_args), Liger layer kernels when
+                `liger_kernel` is importable (never installed here).
 Goal (issue 5): ≥ 1.5× tokens/s at ≤ 0.7× peak memory. `--tiny` is a CPU smoke run only.
 """
 from __future__ import annotations
@@ -80,22 +81,22 @@ def _run_one(name, ours: bool, shape, tok, pairs, steps, batch_size, max_length,
     if not cuda:  # CPU smoke run: STACK.md's CPU flags for both
         args.update(use_cpu=True, bf16=False, dataloader_pin_memory=False,
                     **{checkpointing_arg(): False})
-    if ours:
-        ds = ds.add_column("length", [len(p["prompt"].split()) + max(len(p["chosen"].split()),
-                                                                     len(p["rejected"].split()))
-                                      for p in pairs])
-        args.update(precompute_ref_log_probs=True, precompute_ref_batch_size=4 * batch_size,
-                    train_sampling_strategy="group_by_length", remove_unused_columns=False)
-        if cuda and importlib.util.find_spec("liger_kernel") is not None:
-            args.update(use_liger_kernel=True)
-    peft = LoraConfig(r=32, lora_alpha=64, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
     if cuda:
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
         torch.cuda.synchronize()
     start = time.perf_counter()
-    trainer = DPOTrainer(model=model, args=DPOConfig(**args), train_dataset=ds,
-                         processing_class=tok, peft_config=peft)
+    if ours:  # the product's own path: the stage → train.methods.dpo.trainer, as `datatools train`
+        trainer = _product_trainer(model, tok, ds, steps, batch_size, max_length, out_dir / name,
+                                   cuda)
+        args = {k: getattr(trainer.args, k) for k in (
+            "learning_rate", "per_device_train_batch_size", "max_length", "bf16", "loss_type",
+            "beta", "precompute_ref_log_probs", "precompute_ref_batch_size", "use_liger_kernel")}
+    else:
+        peft = LoraConfig(r=32, lora_alpha=64, target_modules=["q_proj", "v_proj"],
+                          task_type="CAUSAL_LM")
+        trainer = DPOTrainer(model=model, args=DPOConfig(**args), train_dataset=ds,
+                             processing_class=tok, peft_config=peft)
     setup = time.perf_counter() - start
     metrics = trainer.train().metrics
     if cuda:
@@ -114,6 +115,22 @@ def _run_one(name, ours: bool, shape, tok, pairs, steps, batch_size, max_length,
     if cuda:
         torch.cuda.empty_cache()
     return result
+
+
+def _product_trainer(model, tok, ds, steps, batch_size, max_length, out_dir, cuda):
+    """`datatools train`'s DPO trainer for a stage with these sizes (LoRA r32 α64 q,v, as the
+    baseline), plus the speed settings a user passes through `trainer_args`."""
+    from schemas.train import LoraSettings, Stage
+    from train.methods import dpo
+
+    extra = {"precompute_ref_batch_size": 4 * batch_size, "logging_steps": steps}
+    if cuda and importlib.util.find_spec("liger_kernel") is not None:
+        extra["use_liger_kernel"] = True
+    stage = Stage(method="dpo", max_steps=steps, batch_size=batch_size, max_length=max_length,
+                  learning_rate=5e-5, lora=LoraSettings(r=32, alpha=64,
+                                                        target_modules=["q_proj", "v_proj"]),
+                  trainer_args=extra)
+    return dpo.trainer(model, tok, ds, stage, out_dir, cpu=not cuda, seed=0, precompute_ref=True)
 
 
 def run_bench(tiny: bool = False, steps: int = 20, batch_size: int = 4, n_pairs: int | None = None,

@@ -61,11 +61,15 @@ def run_training(section: TrainSection, base_dir: str | Path = ".", build_out: s
     adapter = _resolve(base, section.adapter)
     model_id = _resolve(base, section.model) or section.model
     report: dict = {"model": model_id, "start_adapter": adapter, "stages": []}
+    from datatools.models.registry import ModelRegistry
+
+    models = ModelRegistry()
     for i, stage in enumerate(section.resolved_stages()):
         where = f"train.stages[{i}]" if section.stages else "train"
         stage_dir = out / f"stage{i}-{stage.method}" if section.stages else out
         data = _stage_data(base, stage, build_out, where)
-        entry = train_stage(section, stage, i, data, model_id, adapter, stage_dir, seed, resume)
+        entry = train_stage(section, stage, i, data, model_id, adapter, stage_dir, seed, resume,
+                            models)
         report["stages"].append(entry)
         adapter = entry["adapter"]
     report["final_adapter"] = adapter
@@ -95,8 +99,11 @@ def _stage_data(base: Path, stage, build_out, where: str) -> str:
 
 
 def train_stage(section, stage, i: int, data: str, model_id: str, adapter: str | None,
-                stage_dir: Path, seed: int, resume: bool = False) -> dict:
-    """One stage: data → prompt-hash split → pre-flight → prepare → train → save → evaluate."""
+                stage_dir: Path, seed: int, resume: bool = False, models=None) -> dict:
+    """One stage: data → prompt-hash split → pre-flight → prepare → train → save → evaluate.
+    The stage's model comes from `models` (a ModelRegistry) and is released when it is done, so
+    the next stage never holds two copies."""
+    from datatools.models.registry import ModelKey, ModelRegistry
     from train.loading import load_model
     from train.methods import get_method
     from train.methods.common import last_checkpoint, save_adapter
@@ -105,7 +112,10 @@ def train_stage(section, stage, i: int, data: str, model_id: str, adapter: str |
     method = get_method(stage.method)
     ds = load_training_data(data, stage.method, seed=seed, workdir=stage_dir)
     train_ds, held_out = split_by_prompt(ds, section.eval_fraction, seed, stage.method)
-    model, tokenizer = load_model(model_id, adapter, section.cpu, section.quantization)
+    models = models if models is not None else ModelRegistry()
+    key = ModelKey("policy", f"{model_id}+{adapter or 'new adapter'}:{section.quantization}")
+    model, tokenizer = models.acquire(key, lambda: load_model(model_id, adapter, section.cpu,
+                                                              section.quantization))
     n_before = len(train_ds)
     train_ds, rejects = preflight(train_ds, tokenizer, stage.method,
                                   stage_value(stage, "max_length"),
@@ -133,7 +143,8 @@ def train_stage(section, stage, i: int, data: str, model_id: str, adapter: str |
              "learning_rate": trainer.args.learning_rate,
              "epochs": stage_value(stage, "epochs"), "global_step": trainer.state.global_step,
              "resumed_from": checkpoint,
-             "train_loss": getattr(result, "training_loss", None), **facts}
+             "train_loss": getattr(result, "training_loss", None),
+             "train_runtime_s": result.metrics.get("train_runtime"), **facts}
     if method.evaluate is not None and len(held_out):
         entry["eval"] = method.evaluate(trainer.model, tokenizer, held_out, train_ds, stage,
                                         stage_dir, flag_threshold=section.flag_threshold)
@@ -144,5 +155,6 @@ def train_stage(section, stage, i: int, data: str, model_id: str, adapter: str |
         entry["samples"] = sample_generations(trainer.model, tokenizer,
                                               [method.pieces(r)[0][1] for r in rows])
     del trainer, model
+    models.done(key)
     gc.collect()
     return entry

@@ -136,5 +136,7 @@ def test_bench_tiny_smoke(tmp_path):
     assert result.exit_code == 0, result.output
     data = json.loads((tmp_path / "b.json").read_text())
     assert set(data["runs"]) == {"trl_defaults", "ours"}
-    assert data["runs"]["ours"]["settings"]["precompute_ref_log_probs"] is True
+    ours = data["runs"]["ours"]["settings"]  # read back from the product's own trainer
+    assert ours["precompute_ref_log_probs"] is True and ours["loss_type"] == ["sigmoid"]
+    assert ours["beta"] == 0.1
     assert data["runs"]["ours"]["tokens"] == data["runs"]["trl_defaults"]["tokens"] > 0
