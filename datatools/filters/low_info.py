@@ -119,8 +119,11 @@ class LowInfo(Step):
             text = field_text(field)
             present = pl.col(field).is_not_null() if field in frame.columns else pl.lit(True)
             # counts only (token lists of every reply are GBs at a million rows), a slice at
-            # a time
-            counts = pl.concat([text_counts(texts, phrases) for texts in text_slices(frame, text)])
+            # a time; joined into one chunk (a few numbers per row): chunked unlike the frame,
+            # they made polars 2.1 panic ("i < self.len()") in the detail below on a frame of
+            # three sources read in small slices
+            counts = pl.concat([text_counts(texts, phrases) for texts in text_slices(frame, text)],
+                               rechunk=True)
             frame = frame.hstack(counts.rename(lambda c, i=i: f"__{c}{i}"))
             is_phrase = pl.col(f"__phrase{i}")
             few = pl.col(f"__d{i}") < p.min_distinct_tokens
