@@ -19,6 +19,7 @@ from schemas.errors import ConfigError, Problem
 from schemas.train import TrainSection
 from train.data import load_training_data, split_by_id
 from train.defaults import stage_value
+from train.launch import is_main_process
 
 log = logging.getLogger("datatools.train")
 
@@ -82,10 +83,18 @@ def run_training(section: TrainSection, base_dir: str | Path = ".", build_out: s
         trainer = method.trainer(model, tokenizer, train_ds, stage, stage_dir,
                                  cpu=section.cpu, seed=seed, **extra)
         result = trainer.train()
-        adapter_dir = save_adapter(trainer, stage_dir / "adapter")
+        adapter_dir = stage_dir / "adapter"
+        if not is_main_process():  # under a launcher only rank 0 writes; the others wait
+            trainer.accelerator.wait_for_everyone()
+            adapter = str(adapter_dir)
+            del trainer, model
+            gc.collect()
+            continue
+        save_adapter(trainer, adapter_dir)
         entry = {"stage": i, "method": stage.method, "data": data, "adapter": str(adapter_dir),
                  "reference": adapter or "base (adapter disabled)", "n_train": len(train_ds),
                  "n_held_out": len(held_out), "n_preflight_rejects": rejects.height,
+                 "num_processes": trainer.accelerator.num_processes,
                  "beta": stage_value(stage, "beta"), "learning_rate": stage_value(stage, "learning_rate"),
                  "train_loss": getattr(result, "training_loss", None), **facts}
         if method.evaluate is not None:
@@ -94,10 +103,13 @@ def run_training(section: TrainSection, base_dir: str | Path = ".", build_out: s
             if evaluation is not None:
                 entry["eval"] = evaluation
         report["stages"].append(entry)
+        trainer.accelerator.wait_for_everyone()  # the next stage's processes read this adapter
         adapter = str(adapter_dir)
         del trainer, model
         gc.collect()
     report["final_adapter"] = adapter
+    if not is_main_process():
+        return report
     out.mkdir(parents=True, exist_ok=True)
     write_report(report, out)
     if section.merge or section.push_merged:
