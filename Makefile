@@ -28,7 +28,7 @@ $(VENV)/.dev: pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
-	$(BIN)/python -m pip install -q -e ".[dev,train,tox,bench]" "$(TORCH)"
+	$(BIN)/python -m pip install -q -e ".[dev,train,tox,bench,ray]" "$(TORCH)"
 	touch $(VENV)/.core $@
 
 clean:

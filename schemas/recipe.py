@@ -131,6 +131,9 @@ class ExecutorSpec(Strict):
         "cluster's CPUs)")
     temp_dir: str | None = Field(
         None, description="ray with address local: Ray's session folder (spilled objects too)")
+    shuffle: Literal["sort", "hash"] = Field(
+        "sort", description="ray: shuffle of the dedup group-bys; sort starts fast (one "
+        "machine), hash scales better on a cluster (it starts aggregator actors first)")
 
 
 class Recipe(Strict):

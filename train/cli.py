@@ -75,8 +75,17 @@ def train(
     report_to: Optional[str] = typer.Option(None, help="none | tensorboard | wandb"),
     save_steps: Optional[int] = typer.Option(None, help="checkpoint every N steps (for --resume)"),
     resume: bool = typer.Option(False, "--resume", help="continue from the last checkpoint"),
+    launch: Optional[str] = typer.Option(
+        None, "--launch", help="accelerate: run data-parallel under `accelerate launch`"),
+    num_processes: int = typer.Option(2, "--num-processes", min=1,
+                                      help="with --launch: processes (one per GPU; CPU: gloo)"),
+    accelerate_config: Optional[Path] = typer.Option(
+        None, "--accelerate-config", help="with --launch: an accelerate config (DeepSpeed / FSDP: "
+        "recipes/accelerate/)"),
 ) -> dict:
     """Train a LoRA adapter (SFT, DPO or KTO, or the recipe's stages) on built datasets."""
+    if launch is not None:
+        return _launch(launch, num_processes, accelerate_config)
     if recipe is None and (method is None or data is None or model is None):
         raise ConfigError(Problem("train", "give a RECIPE, or --method, --data and --model"))
     flags = {k: v for k, v in locals().items() if k in _FLAG_FIELDS}
@@ -136,6 +145,25 @@ def stage_lines(s: dict) -> list[str]:
         lines.append(f"  sample: {sample['prompt'][:60]!r}\n    before: {sample['base'][:80]!r}"
                      f"\n    after:  {sample['trained'][:80]!r}")
     return lines
+
+
+def _launch(launch: str, num_processes: int, config: Path | None) -> dict:
+    """Re-run this train command under `accelerate launch`; its report is OUTDIR/eval.json."""
+    import subprocess
+    import sys
+
+    from train.launch import LAUNCHERS, accelerate_command, strip_launch_options
+
+    if launch not in LAUNCHERS:
+        raise ConfigError(Problem("--launch", f"{launch!r}: choose {', '.join(LAUNCHERS)}"))
+    if config is not None and not config.is_file():
+        raise ConfigError(Problem("--accelerate-config", f"{config}: file not found"))
+    args = strip_launch_options(sys.argv[sys.argv.index("train") + 1:])
+    cmd = accelerate_command(args, num_processes, str(config) if config else None)
+    done = subprocess.run(cmd)
+    if done.returncode:
+        raise typer.Exit(done.returncode)
+    return {"launched": cmd}
 
 
 def merge(

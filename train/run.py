@@ -21,6 +21,7 @@ from schemas.errors import ConfigError, Problem
 from schemas.train import TrainSection
 from train.data import load_training_data, split_by_prompt
 from train.defaults import stage_value
+from train.launch import is_main_process
 
 log = logging.getLogger("datatools.train")
 
@@ -73,6 +74,8 @@ def run_training(section: TrainSection, base_dir: str | Path = ".", build_out: s
         report["stages"].append(entry)
         adapter = entry["adapter"]
     report["final_adapter"] = adapter
+    if not is_main_process():
+        return report
     out.mkdir(parents=True, exist_ok=True)
     write_report(report, out)
     if section.merge or section.push_merged:
@@ -135,6 +138,13 @@ def train_stage(section, stage, i: int, data: str, model_id: str, adapter: str |
     if checkpoint:
         log.warning("resuming from %s", checkpoint)
     result = trainer.train(resume_from_checkpoint=checkpoint)
+    if not is_main_process():  # under a launcher only rank 0 writes; the others wait for it
+        trainer.accelerator.wait_for_everyone()
+        entry = {"stage": i, "method": stage.method, "adapter": str(stage_dir / "adapter")}
+        del trainer, model
+        models.done(key)
+        gc.collect()
+        return entry
     adapter_dir = save_adapter(trainer, stage_dir / "adapter")
     entry = {"stage": i, "method": stage.method, "data": data, "adapter": str(adapter_dir),
              "reference": adapter or "base (adapter disabled)", "n_train": len(train_ds),
@@ -154,6 +164,8 @@ def train_stage(section, stage, i: int, data: str, model_id: str, adapter: str |
         rows = held_out.select(range(min(section.samples, len(held_out))))
         entry["samples"] = sample_generations(trainer.model, tokenizer,
                                               [method.pieces(r)[0][1] for r in rows])
+    entry["num_processes"] = trainer.accelerator.num_processes
+    trainer.accelerator.wait_for_everyone()  # the next stage's processes read this adapter
     del trainer, model
     models.done(key)
     gc.collect()

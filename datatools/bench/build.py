@@ -98,7 +98,8 @@ def recipe_dict(data: Path, out: Path) -> dict:
 
 
 def run_build_bench(records: int = 1_000_000, seed: int = 0, workdir: Path | None = None,
-                    use_cache: bool = True, data: Path | None = None) -> dict:
+                    use_cache: bool = True, data: Path | None = None, executor: str = "local",
+                    num_cpus: int | None = None) -> dict:
     """Generate the records (or reuse `data` when it exists; it is kept), build them with the
     CLI, and return whole-process numbers, per-step seconds and the per-phase profile."""
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
@@ -114,10 +115,16 @@ def run_build_bench(records: int = 1_000_000, seed: int = 0, workdir: Path | Non
                 meta_path.write_text(json.dumps(planted))
         gen_s = time.perf_counter() - t0
         recipe = tmp / "recipe.yaml"
-        recipe.write_text(json.dumps(recipe_dict(path, tmp / "out")))  # JSON is YAML
+        spec = recipe_dict(path, tmp / "out")
+        if executor == "ray":  # a local Ray instance inside the build process
+            spec["executor"] = {"kind": "ray", "num_cpus": num_cpus, "temp_dir": str(tmp / "ray")}
+        recipe.write_text(json.dumps(spec))  # JSON is YAML
         profile = tmp / "profile.json"
         args = ["--profile", str(profile)] + ([] if use_cache else ["--no-cache"])
-        process = run_cli_build(recipe, *args)
+        from datatools.bench.tree_rss import TreeRSS
+
+        with TreeRSS() as tree:
+            process = run_cli_build(recipe, *args)
         report = json.loads((tmp / "out" / "report.json").read_text())
         phases = json.loads(profile.read_text())["phases"]
         steps = {s["name"]: s["seconds"] for s in report["steps"]}
@@ -130,6 +137,7 @@ def run_build_bench(records: int = 1_000_000, seed: int = 0, workdir: Path | Non
             "total_s": process["wall_s"], "cpu_s": process["cpu_s"],
             "cpu_per_wall": process["cpu_per_wall"], "peak_rss_mb": process["peak_rss_mb"],
             "startup_to_first_work_s": startup_seconds(phases),
+            "executor": executor, "peak_tree_rss_mb": round(tree.peak_mb),
             "profile": phases,
         }
 

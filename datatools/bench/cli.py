@@ -57,6 +57,9 @@ def build(
                                  help="also print wall and CPU seconds per phase"),
     data: Optional[Path] = typer.Option(
         None, "--data", help="keep the generated JSONL here and reuse it when it exists"),
+    executor: str = typer.Option("local", "--executor", help="local | ray (a local Ray instance)"),
+    num_cpus: Optional[int] = typer.Option(None, "--num-cpus", min=1,
+                                           help="ray: CPUs of the local instance"),
     json_path: Optional[Path] = typer.Option(None, "--json", help="also write the results here"),
 ):
     """A real build (validate + exact_dedup + near_dedup + length → pairwise) over synthetic
@@ -64,7 +67,8 @@ def build(
     CPU/wall, peak RSS, seconds per step. Targets at 1M: ≤ 30 s, ≤ 3 GiB, CPU/wall ≥ 1.6."""
     from datatools.bench.build import run_build_bench
 
-    result = run_build_bench(records=records, seed=seed, use_cache=not no_cache, data=data)
+    result = run_build_bench(records=records, seed=seed, use_cache=not no_cache, data=data,
+                             executor=executor, num_cpus=num_cpus)
     _table("build benchmark", {k: v for k, v in result.items()
                                if not isinstance(v, (dict, list))})
     if profile:

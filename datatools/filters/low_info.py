@@ -163,8 +163,11 @@ class LowInfo(Step):
             text = field_text(field)
             present = pl.col(field).is_not_null() if field in frame.columns else pl.lit(True)
             # counts only (token lists of every reply are GBs at a million rows), a slice at
-            # a time
-            counts = pl.concat([text_counts(texts, phrases) for texts in text_slices(frame, text)])
+            # a time; joined into one chunk (a few numbers per row): chunked unlike the frame,
+            # they made polars 2.1 panic ("i < self.len()") in the detail below on a frame of
+            # three sources read in small slices
+            counts = pl.concat([text_counts(texts, phrases) for texts in text_slices(frame, text)],
+                               rechunk=True)
             frame = frame.hstack(counts.rename(lambda c, i=i: f"__{c}{i}"))
             frame = frame.with_columns(self._answers_closed_question(
                 frame, field, frame[f"__phrase{i}"]).alias(f"__closed{i}"))

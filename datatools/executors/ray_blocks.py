@@ -1,0 +1,103 @@
+"""Frames ↔ Ray Data blocks of whole records, and the books each block task keeps.
+
+Every block holds whole records (all rows of an id), so `record` steps can run block by block.
+Rows carry `_executor_order` = block << 32 | position: the frame's order across blocks, which the
+global plans use as a row's identity and which puts the collected frame back in order.
+A block task writes its rejected rows and its tally to a step's books folder, named by the
+block's first order (a retried task overwrites its own files, never another's).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+import polars as pl
+
+# one leading underscore: steps drop their own "__" scratch columns
+ORDER = "_executor_order"
+BLOCK_SHIFT = 32
+
+
+def to_blocks(frame: pl.DataFrame, block_rows: int):
+    """A Ray dataset of `frame`, cut into blocks of about `block_rows` rows of whole records.
+    Records keep their order of first appearance; a record's rows are kept together."""
+    import ray
+    import ray.data
+
+    if frame.height == 0:
+        return ray.data.from_arrow_refs([ray.put(_with_order(frame, 0).to_arrow())])
+    # records numbered by first appearance (the row index must exist before the window)
+    ordinal = (frame.select("id").with_row_index("pos")
+               .select(pl.col("pos").min().over("id").rank("dense").cast(pl.Int64))["pos"] - 1)
+    records = int(ordinal.max()) + 1
+    per_block = max(1, block_rows * records // frame.height)
+    if not ordinal.is_sorted():  # a record's rows apart: bring them together (one copy)
+        frame = frame.with_columns(ordinal.alias("__rec")).sort("__rec", maintain_order=True)
+        ordinal = frame["__rec"]
+        frame = frame.drop("__rec")
+    block = (ordinal // per_block).to_numpy()
+    cuts = [0, *((block[1:] != block[:-1]).nonzero()[0] + 1).tolist(), frame.height]
+    # one object (= one block) per table: from_arrow(list) would join them into one block
+    refs = [ray.put(_with_order(frame.slice(lo, hi - lo), i).to_arrow())
+            for i, (lo, hi) in enumerate(zip(cuts[:-1], cuts[1:]))]
+    return ray.data.from_arrow_refs(refs)
+
+
+def _with_order(frame: pl.DataFrame, block: int) -> pl.DataFrame:
+    return frame.with_columns(
+        (pl.int_range(pl.len(), dtype=pl.Int64) + (block << BLOCK_SHIFT)).alias(ORDER))
+
+
+def collect(ds, keep_order_column: bool = False) -> pl.DataFrame:
+    """All blocks → one frame in the original order (without the order column unless asked)."""
+    import ray
+
+    frames = [pl.from_arrow(t) for t in ray.get(ds.to_arrow_refs())]
+    frames = [f for f in frames if f.height] or frames[:1]
+    frames.sort(key=lambda f: f[ORDER][0] if f.height else -1)
+    frame = pl.concat(frames, rechunk=False)
+    return frame if keep_order_column else frame.drop(ORDER)
+
+
+def block_task(split: Callable[[pl.DataFrame], tuple[pl.DataFrame, pl.DataFrame]],
+               books: Path, renumber: bool = False):
+    """A map_batches function: block → `split` → kept block; rejected rows and the tally are
+    written to `books`. `renumber` for steps that add rows (their new rows get new orders)."""
+
+    def run(table):
+        frame = pl.from_arrow(table)
+        if frame.height == 0:
+            return table
+        first = int(frame[ORDER][0])
+        kept, rejected = split(frame)
+        if renumber:
+            kept = _with_order(kept.drop(ORDER, strict=False), first >> BLOCK_SHIFT)
+        elif ORDER not in kept.columns:
+            raise RuntimeError(f"a step dropped the executor's {ORDER} column")
+        name = f"{first:020d}"
+        if rejected.height:
+            rejected.drop(ORDER, strict=False).write_parquet(books / f"{name}.parquet")
+        tally = {"rows_in": frame.height, "records_in": frame["id"].n_unique(),
+                 "kept": kept.height, "records_out": kept["id"].n_unique(),
+                 "rejected": rejected.height}
+        (books / f"{name}.json").write_text(json.dumps(tally))
+        return kept.to_arrow()
+
+    return run
+
+
+def read_books(books: Path) -> tuple[dict[str, int], pl.DataFrame | None]:
+    """(summed tallies, rejected rows in frame order) of one step."""
+    totals = {"rows_in": 0, "records_in": 0, "kept": 0, "records_out": 0, "rejected": 0,
+              "blocks": 0}
+    for f in sorted(books.glob("*.json")):
+        for k, v in json.loads(f.read_text()).items():
+            totals[k] += v
+        totals["blocks"] += 1
+    parts = [pl.read_parquet(f) for f in sorted(books.glob("*.parquet"))]
+    rejected = pl.concat(parts, how="vertical_relaxed") if parts else None
+    if rejected is not None and rejected.height != totals["rejected"]:
+        raise RuntimeError(f"{books}: {rejected.height} rejected rows on disk, "
+                           f"{totals['rejected']} counted")
+    return totals, rejected

@@ -1,0 +1,99 @@
+"""The `ray` executor against the local one: the same recipe, the same outputs.
+
+A real local Ray instance (2 CPUs) is started once for this module. The recipe reads real
+third-party data (HH-RLHF harmless-base, LLaMA-Factory's DPO demo) plus a file of planted
+exact and near duplicates of it (with a BOM), runs validate, exact_dedup, near_dedup, length
+and low_info, and builds all three datasets; every output is compared, row for row.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import polars as pl
+import pytest
+
+pytest.importorskip("ray")
+
+from datatools.pipeline import run_build  # noqa: E402
+from datatools.recipe import load_recipe_dict  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(tmp_path_factory):
+    import ray
+
+    old = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "disabled"  # a private instance on loopback, for this test
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             _temp_dir=str(tmp_path_factory.mktemp("ray")))
+    yield ray
+    ray.shutdown()
+    if old is None:
+        os.environ.pop("RAY_AUTH_MODE", None)
+    else:
+        os.environ["RAY_AUTH_MODE"] = old
+
+
+def planted_copies(shared_data, path):
+    """Exact copies and one-word edits of real DPO records, as a user's second export."""
+    records = json.loads((shared_data / "llama-factory" / "dpo_en_demo.json").read_text())
+    lines = []
+    for i, r in enumerate(records[:60]):
+        r = json.loads(json.dumps(r))
+        if i % 2:  # near copy: one word appended to the prompt, a different answer
+            r["conversations"][-1]["value"] += " please"
+            r["chosen"]["value"] = "Sure. " + r["chosen"]["value"]
+        lines.append(json.dumps(r, ensure_ascii=False))
+    lines.append(json.dumps({"conversations": [{"from": "human", "value": "Thanks!"}],
+                             "chosen": {"from": "gpt", "value": "ok"},
+                             "rejected": {"from": "gpt", "value": "ok ok ok ok ok ok ok ok"}}))
+    path.write_text("\ufeff" + "\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def recipe(shared_data, tmp_path, out: str, block_rows: int = 1500):
+    extra = planted_copies(shared_data, tmp_path / "copies.jsonl")
+    return load_recipe_dict({
+        "name": "ray-vs-local", "seed": 3,
+        "sources": [{"path": str(shared_data / "hh-rlhf" / "harmless-base-test.jsonl.gz")},
+                    {"path": str(shared_data / "llama-factory" / "dpo_en_demo.json")},
+                    {"path": str(extra), "format": "sharegpt"}],
+        "steps": [{"validate": {}}, {"exact_dedup": {}},
+                  {"near_dedup": {"threshold": 0.7, "keep": "longest"}},
+                  {"length": {"prompt": {"max_words": 300}}}, {"low_info": {}}],
+        "outputs": {"dir": str(tmp_path / out), "pairwise": {"rejected": "random_lower"},
+                    "unary": {"balance": "downsample"}, "sft": {}},
+        "executor": {"kind": "local", "num_cpus": 2, "block_rows": block_rows},
+    })
+
+
+def test_ray_build_equals_local_build(ray_cluster, shared_data, tmp_path):
+    local = run_build(recipe(shared_data, tmp_path, "local"), quiet=True)
+    on_ray = run_build(recipe(shared_data, tmp_path, "ray"), quiet=True, executor="ray")
+
+    steps = [s["stats"] for s in on_ray.report["steps"]]
+    assert all(s["executor"] == "ray" and s["blocks"] > 1 for s in steps), steps
+    assert [s["ran_as"] for s in steps] == ["blocks (record)", "plan", "plan",
+                                            "blocks (record)", "blocks (row)"]
+    # the planted copies were found, so the comparison is not between two empty results
+    by_step = {s["name"]: s for s in local.report["steps"]}
+    assert by_step["exact_dedup"]["rejected"] >= 30 and by_step["near_dedup"]["rejected"] >= 30
+    assert by_step["low_info"]["rejected"] >= 1
+
+    def counts(report):
+        return [(s["name"], s["rows_in"], s["kept"], s["rejected"], s["by_reason"],
+                 s["records_in"], s["records_out"]) for s in report["steps"]]
+
+    assert counts(on_ray.report) == counts(local.report)
+    assert on_ray.report["ledger"] == local.report["ledger"]
+    assert on_ray.report["outputs"] == local.report["outputs"]
+    for kind in ("pairwise", "unary", "sft"):
+        a = pl.read_parquet(tmp_path / "local" / kind / "*.parquet")
+        b = pl.read_parquet(tmp_path / "ray" / kind / "*.parquet")
+        assert a.height > 100 and a.equals(b), kind
+    assert local.ledger.equals(on_ray.ledger)  # every dropped row, reason, detail and payload
+    assert pl.read_parquet(tmp_path / "local" / "candidates" / "candidates.parquet").equals(
+        pl.read_parquet(tmp_path / "ray" / "candidates" / "candidates.parquet"))
