@@ -138,14 +138,11 @@ def train_stage(section, stage, i: int, data: str, model_id: str, adapter: str |
     if checkpoint:
         log.warning("resuming from %s", checkpoint)
     result = trainer.train(resume_from_checkpoint=checkpoint)
-    if not is_main_process():  # under a launcher only rank 0 writes; the others wait for it
-        trainer.accelerator.wait_for_everyone()
-        entry = {"stage": i, "method": stage.method, "adapter": str(stage_dir / "adapter")}
-        del trainer, model
-        models.done(key)
-        gc.collect()
-        return entry
-    adapter_dir = save_adapter(trainer, stage_dir / "adapter")
+    accelerator = getattr(trainer, "accelerator", None)
+    adapter_dir = stage_dir / "adapter"
+    main_process = is_main_process()
+    if main_process:  # under a launcher only rank 0 writes; the others wait for it below
+        adapter_dir = save_adapter(trainer, adapter_dir)
     entry = {"stage": i, "method": stage.method, "data": data, "adapter": str(adapter_dir),
              "reference": adapter or "base (adapter disabled)", "n_train": len(train_ds),
              "n_held_out": len(held_out), "n_preflight_rejects": n_before - len(train_ds),
@@ -155,17 +152,18 @@ def train_stage(section, stage, i: int, data: str, model_id: str, adapter: str |
              "resumed_from": checkpoint,
              "train_loss": getattr(result, "training_loss", None),
              "train_runtime_s": result.metrics.get("train_runtime"), **facts}
-    if method.evaluate is not None and len(held_out):
+    if method.evaluate is not None and len(held_out) and main_process:
         entry["eval"] = method.evaluate(trainer.model, tokenizer, held_out, train_ds, stage,
                                         stage_dir, flag_threshold=section.flag_threshold)
-    if section.samples and len(held_out):
+    if section.samples and len(held_out) and main_process:
         from train.samples import sample_generations
 
         rows = held_out.select(range(min(section.samples, len(held_out))))
         entry["samples"] = sample_generations(trainer.model, tokenizer,
                                               [method.pieces(r)[0][1] for r in rows])
-    entry["num_processes"] = trainer.accelerator.num_processes
-    trainer.accelerator.wait_for_everyone()  # the next stage's processes read this adapter
+    if accelerator is not None:
+        entry["num_processes"] = accelerator.num_processes
+        accelerator.wait_for_everyone()  # the next stage's processes read this adapter
     del trainer, model
     models.done(key)
     gc.collect()

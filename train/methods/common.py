@@ -44,10 +44,15 @@ def common_args(stage, out_dir: Path, cpu: bool, seed: int, model=None) -> dict:
 
 
 def last_checkpoint(out_dir: Path) -> str | None:
-    """The newest checkpoint-<step>/ folder under `out_dir`, if any."""
-    from transformers.trainer_utils import get_last_checkpoint
-
-    return get_last_checkpoint(str(out_dir)) if Path(out_dir).is_dir() else None
+    """The newest complete checkpoint-<step>/ folder under `out_dir`, if any. A run killed while
+    saving leaves a newest folder without its trainer state or weights; it is passed over."""
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        return None
+    complete = [p for p in out_dir.glob("checkpoint-*")
+                if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").is_file()
+                and any(p.glob("*.safetensors")) and any(p.glob("optimizer.*"))]
+    return str(max(complete, key=lambda p: int(p.name.split("-")[-1]))) if complete else None
 
 
 def peft_for(model, stage):
