@@ -1,23 +1,25 @@
 """`verifiable`: score candidates by rules, no model (TÜLU 3's RLVR verifiers).
 
 Checks per row: the math final answer against a reference (from a column or a meta key), and
-instruction constraints from the params (for every row) merged with the record's own
-`meta[constraints_key]` (record values win). The score is the fraction of checks passed, or
+instruction constraints (the 25 IFEval types and the short keys, datatools/verifiers) from the
+params (for every row) merged with the record's own `meta[constraints_key]` (record values win).
+GRPO's reward functions call the same `score_completion`. The score is the fraction of checks passed, or
 1/0 when `scoring: all` (TÜLU 3's binary verifiable reward). Each check gets a boolean column
 (null where it does not apply) so a dataset card can say which checks failed how often.
 """
 from __future__ import annotations
 
+import functools
 import json
-from typing import Literal
+from typing import Any, Literal
 
 import polars as pl
-from pydantic import Field, ValidationError
+from pydantic import Field, field_validator
 
 from datatools.judge.llm import JudgeParams, judge_column, split_by_reasons
-from datatools.judge.verifiers import (CHECKS, Constraints, answers_match, check_constraints,
-                                       extract_answer, reference_answer)
 from datatools.step import Step
+from datatools.verifiers import (CHECK_NAMES, ConstraintError, merge_constraints,
+                                 parse_constraints, score_completion)
 
 NO_CHECKS = "judge.no_checks"
 BAD_CONSTRAINTS = "judge.bad_constraints"
@@ -31,12 +33,14 @@ class VerifiableParams(JudgeParams):
     answer_column: str | None = Field(
         None, description="column holding the reference answer; wins over answer_key",
     )
-    constraints: Constraints = Field(
-        default_factory=Constraints, description="constraints checked on every row",
+    constraints: dict[str, Any] | list[Any] = Field(
+        default_factory=dict, description="constraints checked on every row: short keys "
+        "({max_words: 50, no_commas: true}), IFEval ids with kwargs ({'keywords:existence': "
+        "{keywords: [cat]}}), or IFEval's {instruction_id_list, kwargs}; see the README",
     )
     constraints_key: str | None = Field(
-        "constraints", description="meta key holding a record's own constraints (same keys "
-        "as `constraints`; they override the params' values for that record)",
+        "constraints", description="meta key holding a record's own constraints (any shape "
+        "`constraints` takes, or JSON text of one; they override the params' per check)",
     )
     scoring: Literal["fraction", "all"] = Field(
         "fraction", description="fraction: share of checks passed, in [0, 1]; all: 1 only "
@@ -48,6 +52,15 @@ class VerifiableParams(JudgeParams):
     )
     check_prefix: str = Field("check_", description="per-check columns are <prefix><check>")
 
+    @field_validator("constraints")
+    @classmethod
+    def _readable(cls, value):
+        try:
+            parse_constraints(value)
+        except ConstraintError as err:
+            raise ValueError(str(err)) from None
+        return value
+
 
 class Verifiable(Step):
     """Rule-based rewards: math final answers (####, \\boxed{}) and instruction constraints."""
@@ -55,6 +68,10 @@ class Verifiable(Step):
     name = "verifiable"
     scope = "row"
     Params = VerifiableParams
+
+    @functools.cached_property
+    def _base_constraints(self):
+        return parse_constraints(self.params.constraints)
 
     @property
     def column(self) -> str:
@@ -65,7 +82,7 @@ class Verifiable(Step):
         return cols | ({self.params.answer_column} if self.params.answer_column else set())
 
     def check_columns(self) -> dict[str, str]:
-        return {c: self.params.check_prefix + c for c in CHECKS}
+        return {c: self.params.check_prefix + c for c in CHECK_NAMES}
 
     def produced_columns(self) -> set[str]:
         return {self.column, f"{self.column}_failed", "score", *self.check_columns().values()}
@@ -81,25 +98,14 @@ class Verifiable(Step):
             return {}, BAD_CONSTRAINTS, "meta is not a JSON object"
         if p.answer_column is None and p.answer_key:
             answer_value = meta.get(p.answer_key)
-        constraints = p.constraints
+        base = self._base_constraints
         own = meta.get(p.constraints_key) if p.constraints_key else None
-        if own is not None:
-            if not isinstance(own, dict):
-                return {}, BAD_CONSTRAINTS, f"meta[{p.constraints_key!r}] is not a mapping"
-            try:
-                constraints = Constraints.model_validate(
-                    {**p.constraints.model_dump(exclude_none=True), **own})
-            except ValidationError as err:
-                problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
-                                     for e in err.errors())
-                return {}, BAD_CONSTRAINTS, f"meta[{p.constraints_key!r}]: {problems}"
-        text = completion or ""
-        results = check_constraints(text, constraints)
-        reference = reference_answer(answer_value)
-        if reference is not None:
-            got, how = extract_answer(text)
-            results = {"answer": (answers_match(got, reference),
-                                  f"got {got!r} (by {how}), expected {reference!r}"), **results}
+        try:
+            constraints = merge_constraints(
+                base, parse_constraints(own, f"meta[{p.constraints_key!r}]"))
+        except ConstraintError as err:
+            return {}, BAD_CONSTRAINTS, str(err)
+        results = score_completion(completion or "", answer_value, constraints).results
         if not results:
             return {}, NO_CHECKS, ("no reference answer and no constraints for this row "
                                    f"(answer from {p.answer_column or f'meta[{p.answer_key!r}]'},"

@@ -3,9 +3,9 @@ import pytest
 from pydantic import ValidationError
 
 from datatools.judge.verifiable import Verifiable, VerifiableParams
-from datatools.judge.verifiers import (Constraints, answers_match, check_constraints,
-                                       count_sentences, count_words, extract_answer,
-                                       reference_answer)
+from datatools.verifiers import score_completion
+from datatools.verifiers.answers import answers_match, extract_answer, reference_answer
+from datatools.verifiers.text import count_sentences, count_words
 from datatools.step import StepContext
 
 
@@ -41,16 +41,20 @@ def test_reference_and_matching():
 
 
 def test_constraint_checks():
-    c = Constraints(max_words=5, min_words=2, max_sentences=1, keywords=["cat"],
-                    forbidden_words=["dog"], no_commas=True, max_chars=40)
+    c = dict(max_words=5, min_words=2, max_sentences=1, keywords=["cat"],
+             forbidden_words=["dog"], no_commas=True, max_chars=40)
+
+    def check_constraints(text, spec):
+        return score_completion(text, None, spec).results
+
     good = check_constraints("The cat sat down.", c)
     assert all(ok for ok, _ in good.values()) and len(good) == 7
     bad = check_constraints("A dog, a cat. Another sentence here, too long.", c)
     failed = {k for k, (ok, _) in bad.items() if not ok}
     assert failed == {"max_words", "max_sentences", "forbidden_words", "no_commas", "max_chars"}
     assert bad["max_words"][1] == "9 words, max 5"
-    assert not check_constraints("concatenate", Constraints(keywords=["cat"]))["keywords"][0]
-    js = Constraints(json_format=True)
+    assert not check_constraints("concatenate", {"keywords": ["cat"]})["keywords"][0]
+    js = {"json_format": True}
     assert check_constraints('```json\n{"a": 1}\n```', js)["json_format"][0]
     assert not check_constraints("{'a': 1}", js)["json_format"][0]
     assert count_words("It's a well-known fact.") == 4
@@ -122,3 +126,17 @@ def test_params_reject_typos():
     step = Verifiable(VerifiableParams(name="ifeval", answer_column="gold"))
     assert {"judge_ifeval", "check_answer", "score"} <= step.produced_columns()
     assert step.required_columns() == {"completion", "meta", "gold"}
+
+
+def test_step_reads_ifeval_constraints_from_meta(frame_of):
+    ifeval = {"instruction_id_list": ["punctuation:no_comma", "change_case:english_lowercase"],
+              "kwargs": [{"num_words": None}, {}]}
+    frame = frame_of([("i1", "Describe rain in lowercase, no commas.",
+                       ["soft rain falls on the quiet town tonight", "Rain, soft rain."],
+                       {"constraints": ifeval})])
+    step, kept, rejected = run(frame, scoring="all")
+    assert rejected.height == 0
+    assert kept["score"].to_list() == [1.0, 0.0]
+    assert kept["check_punctuation:no_comma"].to_list() == [True, False]
+    assert kept["check_max_words"].to_list() == [None, None]
+    assert step.stats["pass_rate"]["change_case:english_lowercase"] == 0.5
