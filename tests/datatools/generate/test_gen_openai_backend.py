@@ -100,14 +100,20 @@ class Proxy:
                     time.sleep(proxy.delay + (3.0 if b"slow" in body else 0.0))
                     if fail or b"bad" in body:
                         code = 503 if fail else 400
-                        return self._send(code, json.dumps({"error": {"message": "no"}}).encode())
-                    req = urllib.request.Request(proxy.upstream + self.path, data=body,
-                                                 headers={"Content-Type": "application/json"})
-                    with urllib.request.urlopen(req, timeout=60) as r:
-                        self._send(r.status, r.read())
+                        reply = json.dumps({"error": {"message": "no"}}).encode()
+                    else:
+                        req = urllib.request.Request(proxy.upstream + self.path, data=body,
+                                                     headers={"Content-Type": "application/json"})
+                        with urllib.request.urlopen(req, timeout=60) as r:
+                            code, reply = r.status, r.read()
                 finally:
+                    # Count the request as finished BEFORE answering: once the client has read
+                    # the reply it may send the next one, which can reach a new handler thread
+                    # before this one would get back here; counting after the send made a
+                    # bounded client look like it had concurrency + 1 in flight (a test race).
                     with proxy.lock:
                         proxy.inflight -= 1
+                self._send(code, reply)
 
             def _send(self, code, data):
                 self.send_response(code)
