@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import xxhash
-from schemas.errors import Problem, UserError
+from datatools.schemas.errors import Problem, UserError
 
 if TYPE_CHECKING:  # runtime import would cycle: datatools.generate's steps import this module
     from datatools.generate.backend import Backend, Conversation, Sampling

@@ -133,7 +133,7 @@ def _mount() -> None:
     from datatools.bench.cli import bench_app
     from datatools.models.cli import models_app
     from datatools.publish.cli import register as register_publish
-    from train.cli import register as register_train, register_bench as register_train_bench
+    from datatools.train.cli import register as register_train, register_bench as register_train_bench
 
     register_train(app)
     register_publish(app)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import typer
 from typer.core import TyperGroup
 
-from schemas.errors import UserError
+from datatools.schemas.errors import UserError
 
 
 class UserErrorsGroup(TyperGroup):

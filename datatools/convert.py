@@ -18,8 +18,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from schemas.errors import Problem, SourceError, UserError
-from schemas.recipe import Source
+from datatools.schemas.errors import Problem, SourceError, UserError
+from datatools.schemas.recipe import Source
 
 from datatools.formats.export import EXPORTERS, TARGETS, canonical_records
 from datatools.readers import read_source

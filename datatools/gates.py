@@ -1,7 +1,7 @@
 """Gates on what the builders made (the steps' drop-rate gates live with the pipeline)."""
 from __future__ import annotations
 
-from schemas.errors import Problem, QualityGateError
+from datatools.schemas.errors import Problem, QualityGateError
 
 
 def one_class_gate(unary, meta: dict) -> None:

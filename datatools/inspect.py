@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from schemas.recipe import Source
+from datatools.schemas.recipe import Source
 
 from datatools.frame import prompt_text
 from datatools.readers import read_source

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from schemas.errors import ConfigError, Problem
+from datatools.schemas.errors import ConfigError, Problem
 
 
 def first_line(err: BaseException, limit: int = 300) -> str:

@@ -17,8 +17,8 @@ import polars as pl
 import xxhash
 
 from datatools.frame import LEDGER_SCHEMA
-from schemas.mix import MixParams
-from schemas.recipe import Source
+from datatools.schemas.mix import MixParams
+from datatools.schemas.recipe import Source
 
 STEP, DOWNSAMPLED = "mix", "mix.downsampled"
 

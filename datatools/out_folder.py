@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from schemas.errors import ConfigError, Problem, UserError
+from datatools.schemas.errors import ConfigError, Problem, UserError
 
 MANIFEST = ".datatools.json"  # in every build folder, so OUT/.datatools.json says who wrote it
 BUILD_NAMES = ("sft", "pairwise", "unary", "rejects", "candidates", "report.json", "README.md",

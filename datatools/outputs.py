@@ -12,7 +12,7 @@ import polars as pl
 from datatools.frame import LEDGER_SCHEMA, REJECT_COLUMNS
 from datatools.out_folder import OutFolder
 from datatools.profiling import Profile
-from schemas.errors import Problem, UserError
+from datatools.schemas.errors import Problem, UserError
 
 WRITE_ROWS = 65_536  # rows per parquet row group, and per slice held in encoding at once
 

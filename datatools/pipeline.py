@@ -25,7 +25,7 @@ from datatools.redact import redact
 from datatools.step import Step, StepContext
 from datatools.step_cache import kept_rows_of, load_step, store_step
 from datatools.step_inputs import inputs_token
-from schemas.errors import ConfigError, Problem, QualityGateError
+from datatools.schemas.errors import ConfigError, Problem, QualityGateError
 
 
 @dataclass

@@ -11,8 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from schemas.errors import ConfigError, Problem
-from schemas.recipe import Recipe
+from datatools.schemas.errors import ConfigError, Problem
+from datatools.schemas.recipe import Recipe
 
 
 @dataclass

@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Literal
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict
-from schemas.errors import Problem
+from datatools.schemas.errors import Problem
 
 from datatools.frame import REJECT_COLUMNS
 from datatools.threads import ordered_map

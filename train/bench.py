@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from train.methods.common import checkpointing_arg
+from datatools.train.methods.common import checkpointing_arg
 
 QWEN_05B = dict(hidden_size=896, num_hidden_layers=24, num_attention_heads=14, num_key_value_heads=2,
                 intermediate_size=4864, vocab_size=151936, max_position_embeddings=4096,
@@ -78,7 +78,7 @@ def _run_one(name, ours: bool, shape, tok, pairs, steps, batch_size, max_length,
     args = dict(output_dir=str(out_dir / name), max_steps=steps, per_device_train_batch_size=batch_size,
                 max_length=max_length, report_to="none", save_strategy="no", logging_steps=steps,
                 learning_rate=5e-5, seed=0)
-    if not cuda:  # CPU smoke run: STACK.md's CPU flags for both
+    if not cuda:  # CPU smoke run: the same CPU flags as common_args, for both
         args.update(use_cpu=True, bf16=False, dataloader_pin_memory=False,
                     **{checkpointing_arg(): False})
     if cuda:
@@ -120,8 +120,8 @@ def _run_one(name, ours: bool, shape, tok, pairs, steps, batch_size, max_length,
 def _product_trainer(model, tok, ds, steps, batch_size, max_length, out_dir, cuda):
     """`datatools train`'s DPO trainer for a stage with these sizes (LoRA r32 α64 q,v, as the
     baseline), plus the speed settings a user passes through `trainer_args`."""
-    from schemas.train import LoraSettings, Stage
-    from train.methods import dpo
+    from datatools.schemas.train import LoraSettings, Stage
+    from datatools.train.methods import dpo
 
     extra = {"precompute_ref_batch_size": 4 * batch_size, "logging_steps": steps}
     if cuda and importlib.util.find_spec("liger_kernel") is not None:

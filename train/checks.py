@@ -2,7 +2,7 @@
 run before any data is read or model loaded, every problem listed at once."""
 from __future__ import annotations
 
-from schemas.errors import ConfigError, Problem
+from datatools.schemas.errors import ConfigError, Problem
 
 # Set from the stage's own fields; a `trainer_args` entry for one of them is a second, silent way
 # to say the same thing, so it is refused with the field to use instead.
@@ -15,7 +15,7 @@ MANAGED = {"learning_rate": "learning_rate", "num_train_epochs": "epochs", "max_
 
 
 def trainer_args_problems(stage, where: str) -> list[Problem]:
-    from train.methods import get_method
+    from datatools.train.methods import get_method
 
     if not stage.trainer_args:
         return []

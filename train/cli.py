@@ -12,7 +12,7 @@ from typing import Optional
 
 import typer
 
-from schemas.errors import ConfigError, Problem
+from datatools.schemas.errors import ConfigError, Problem
 
 _FLAG_FIELDS = ("method", "data", "model", "learning_rate", "epochs", "batch_size", "beta",
                 "max_length", "loss_type", "max_steps", "adapter", "eval_fraction", "preflight",
@@ -23,7 +23,7 @@ def load_section(recipe: Path | None, overrides: dict):
     """(TrainSection, recipe folder, build OUT dir or None, recipe seed) from a recipe + flags."""
     from pydantic import ValidationError
 
-    from schemas.train import TrainSection
+    from datatools.schemas.train import TrainSection
 
     raw, base, build_out, seed = {}, Path("."), None, 0
     if recipe is not None:
@@ -93,7 +93,7 @@ def train(
     flags.update(lora_r=lora_r, output_dir=str(Path(out).resolve()) if out else None, cpu=cpu,
                  merge=merge, push_to=push_to)
     section, base, build_out, rseed = load_section(recipe, flags)
-    from train.run import run_training
+    from datatools.train.run import run_training
 
     report = run_training(section, base, build_out, seed=rseed, resume=resume)
     for s in report["stages"]:
@@ -152,7 +152,7 @@ def _launch(launch: str, num_processes: int, config: Path | None) -> dict:
     import subprocess
     import sys
 
-    from train.launch import LAUNCHERS, accelerate_command, strip_launch_options
+    from datatools.train.launch import LAUNCHERS, accelerate_command, strip_launch_options
 
     if launch not in LAUNCHERS:
         raise ConfigError(Problem("--launch", f"{launch!r}: choose {', '.join(LAUNCHERS)}"))
@@ -174,7 +174,7 @@ def merge(
     push_to: Optional[str] = typer.Option(None, help="Hub repo id for the merged model (HF_TOKEN)"),
 ) -> Path:
     """Merge a LoRA adapter into its base model (and optionally push it)."""
-    from train.merge import merge_adapter, push
+    from datatools.train.merge import merge_adapter, push
 
     path = merge_adapter(adapter, out, base_model, dtype)
     typer.echo(f"merged model: {path}")
@@ -191,7 +191,7 @@ def flag_pairs(
     """Flag likely mislabelled pairs (the trained model strongly prefers `rejected`) as ledger rows."""
     if not margins.is_file():
         raise ConfigError(Problem(str(margins), "margins file not found"))
-    from train.evaluate import flag_file
+    from datatools.train.evaluate import flag_file
 
     n = flag_file(margins, threshold, out)
     typer.echo(f"{n} pair(s) flagged → {out}")
@@ -206,7 +206,7 @@ def bench_train(
     out: Optional[Path] = typer.Option(None, "--out", help="also write the results as JSON"),
 ) -> dict:
     """Tokens/s and peak memory: our DPO settings vs TRL DPOTrainer's defaults, same data."""
-    from train.bench import run_bench
+    from datatools.train.bench import run_bench
 
     result = run_bench(tiny=tiny, steps=steps, batch_size=batch_size, n_pairs=n_pairs)
     text = json.dumps(result, indent=2)

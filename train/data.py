@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from schemas.errors import ConfigError, Problem, SourceError
+from datatools.schemas.errors import ConfigError, Problem, SourceError
 
 _BUILT_METADATA: dict[str, dict] = {}  # raw file → the builder's metadata (KTO weights)
 
@@ -18,7 +18,7 @@ def load_training_data(data: str | Path, method: str, seed: int = 0, workdir: Pa
     """`data` for `method` (sft | dpo | kto) as a `datasets.Dataset` in TRL's column names."""
     import datasets
 
-    from train.methods import get_method
+    from datatools.train.methods import get_method
 
     kind = get_method(method).kind
     path = Path(data)
@@ -54,7 +54,7 @@ def _from_readers(path: Path, method: str, seed: int, workdir: Path):
         from datatools.readers import read_source
     except ImportError as exc:
         raise SourceError(Problem(str(path), f"reading raw files needs the builder ({exc})")) from exc
-    from schemas.recipe import PairwiseParams, SFTParams, Source, UnaryParams
+    from datatools.schemas.recipe import PairwiseParams, SFTParams, Source, UnaryParams
 
     result = read_source(Source(path=str(path)), workdir)
     frame = getattr(result, "frame", result)
@@ -71,7 +71,7 @@ def _from_readers(path: Path, method: str, seed: int, workdir: Path):
 
 
 def check_columns(ds, method: str, where: str):
-    from train.methods import get_method
+    from datatools.train.methods import get_method
 
     cols = set(ds.column_names)
     spec = get_method(method)
@@ -93,8 +93,8 @@ def split_by_prompt(ds, fraction: float, seed: int, method: str):
     would straddle a split by id) and the KTO rows of one prompt stay together."""
     import xxhash
 
-    from train.evaluate import prompt_key
-    from train.methods import get_method
+    from datatools.train.evaluate import prompt_key
+    from datatools.train.methods import get_method
 
     if fraction <= 0 or len(ds) < 2:
         return ds, ds.select([])

@@ -43,7 +43,7 @@ SFT_LR: dict[str, float] = {"tiny": 2e-4, "small": 2e-4, "medium": 1e-4, "large"
 # the same pressure: TÜLU 3 (Lambert et al. 2024, Table 15) and open-instruct use β = 5 with it.
 BETA_BY_LOSS: dict[str, float] = {"sigmoid_norm": 5.0}
 
-# Seed advice (PEERS.md): 0.5–1B r32 α64 on q,v; ~7B r64 α128 all-linear; 70B r128 α256 q,k,v.
+# Common LoRA sizing practice: 0.5–1B r32 α64 on q,v; ~7B r64 α128 all-linear; 70B r128 α256 q,k,v.
 # "tiny" (test models, < 0.1B parameters) gets the smallest preset's targets with a small rank.
 PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {"r": 8, "alpha": 16, "target_modules": ["q_proj", "v_proj"]},
@@ -68,7 +68,7 @@ def stage_value(stage, name: str, n_params: int | None = None) -> Any:
     """The stage's own value, else its method's default (train/methods/<name>.py), else the
     common default. A default given per LoRA preset (the learning rate) is picked by the model's
     size (`n_params`; "small" when unknown). DPO's β defaults to BETA_BY_LOSS for its loss."""
-    from train.methods import get_method
+    from datatools.train.methods import get_method
 
     value = getattr(stage, name, None)
     if value is not None:

@@ -22,15 +22,15 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from train.scoring import completion_logps, reference
-from train.stats import mean, proportion
+from datatools.train.scoring import completion_logps, reference
+from datatools.train.stats import mean, proportion
 
 FLAG_STEP, FLAG_REASON = "train.flag", "train.likely_mislabelled"
 
 
 def scorable(rows, tokenizer, method: str, max_length) -> tuple[list[dict], dict[str, int]]:
     """(rows pre-flight accepts, {reason: count} of the rows it excludes)."""
-    from train.preflight import row_problems
+    from datatools.train.preflight import row_problems
 
     kept, excluded = [], Counter()
     for row in rows:
@@ -168,7 +168,7 @@ def evaluate_sft(model, tokenizer, rows, out_dir, max_length=None) -> dict:
     """Held-out loss (mean NLL per completion token) and perplexity, base vs trained."""
     import math
 
-    from train.methods.sft import pieces
+    from datatools.train.methods.sft import pieces
 
     kept, excluded = scorable(rows, tokenizer, "sft", max_length)
     report = {"n_rows": len(rows), "excluded": excluded, "n_scored": len(kept)}

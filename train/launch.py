@@ -21,7 +21,7 @@ def is_main_process() -> bool:
 
 def accelerate_command(train_args: list[str], num_processes: int,
                        config_file: str | None = None) -> list[str]:
-    """`accelerate launch` of `python -m train train <train_args>`.
+    """`accelerate launch` of `python -m datatools.train train <train_args>`.
 
     Several processes without a config use accelerate's torchrun launcher (`--multi_gpu`);
     with the train command's own `--cpu` the processes then join by gloo (MULTI_CPU).
@@ -33,7 +33,7 @@ def accelerate_command(train_args: list[str], num_processes: int,
             "--main_process_port", str(free_port())]
     if not config_file and num_processes > 1:
         cmd += ["--multi_gpu", "--mixed_precision", "no", "--dynamo_backend", "no"]
-    return cmd + ["-m", "train", "train", *train_args]
+    return cmd + ["-m", "datatools.train", "train", *train_args]
 
 
 def free_port() -> int:

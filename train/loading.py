@@ -7,7 +7,8 @@ base — the mistake LLaMA-Factory #8974 users hit. `load_model` builds exactly 
 """
 from __future__ import annotations
 
-from train.methods.common import use_cuda
+from datatools.loading import loading
+from datatools.train.methods.common import use_cuda
 
 
 def load_model(model_id: str, adapter: str | None = None, cpu: bool = False,
@@ -19,7 +20,8 @@ def load_model(model_id: str, adapter: str | None = None, cpu: bool = False,
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(model_id)
+    with loading("tokenizer", model_id, "train.model"):
+        tokenizer = AutoTokenizer.from_pretrained(model_id)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     dtype = torch.bfloat16 if use_cuda(cpu) else torch.float32  # bf16 on CUDA: fp16 NaNs in DPO
@@ -29,15 +31,18 @@ def load_model(model_id: str, adapter: str | None = None, cpu: bool = False,
 
         bnb = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
                                  bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=torch.bfloat16)
-        model = AutoModelForCausalLM.from_pretrained(model_id, quantization_config=bnb,
-                                                     dtype=torch.bfloat16, device_map={"": 0})
+        with loading("model", model_id, "train.model"):
+            model = AutoModelForCausalLM.from_pretrained(
+                model_id, quantization_config=bnb, dtype=torch.bfloat16, device_map={"": 0})
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     else:
-        model = AutoModelForCausalLM.from_pretrained(model_id, dtype=dtype)
+        with loading("model", model_id, "train.model"):
+            model = AutoModelForCausalLM.from_pretrained(model_id, dtype=dtype)
         if use_cuda(cpu):
             model = model.to("cuda")
     if adapter:
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, adapter, is_trainable=True)
+        with loading("adapter", adapter, "train.adapter"):
+            model = PeftModel.from_pretrained(model, adapter, is_trainable=True)
     return model, tokenizer

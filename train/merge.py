@@ -5,7 +5,8 @@ import json
 import os
 from pathlib import Path
 
-from schemas.errors import Problem, UserError
+from datatools.loading import loading
+from datatools.schemas.errors import Problem, UserError
 
 
 def merge_adapter(adapter: str | Path, out: str | Path, base_model: str | None = None,
@@ -26,12 +27,16 @@ def merge_adapter(adapter: str | Path, out: str | Path, base_model: str | None =
     if not base_model:
         raise UserError(Problem(str(cfg), "no base_model_name_or_path: pass the base model"))
     torch_dtype = {"auto": "auto", "bf16": torch.bfloat16, "fp32": torch.float32}[dtype]
-    model = AutoModelForCausalLM.from_pretrained(base_model, dtype=torch_dtype)
-    merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    with loading("base model", base_model, "merge.base_model"):
+        model = AutoModelForCausalLM.from_pretrained(base_model, dtype=torch_dtype)
+    with loading("adapter", str(adapter), "merge.adapter"):
+        merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    tok_src = adapter if (adapter / "tokenizer_config.json").is_file() else base_model
+    with loading("tokenizer", str(tok_src), "merge.tokenizer"):  # before anything is written
+        tokenizer = AutoTokenizer.from_pretrained(tok_src)
     out = Path(out)
     merged.save_pretrained(out)
-    tok_src = adapter if (adapter / "tokenizer_config.json").is_file() else base_model
-    AutoTokenizer.from_pretrained(tok_src).save_pretrained(out)
+    tokenizer.save_pretrained(out)
     return out
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from schemas.errors import ConfigError, Problem, QualityGateError
+from datatools.schemas.errors import ConfigError, Problem, QualityGateError
 
 STEP = "train.preflight"
 
@@ -64,7 +64,7 @@ def _content(x) -> str:
 
 def row_problems(tokenizer, row: dict, method: str, max_length: int | None) -> list[tuple[str, str]]:
     """Every problem of one row; the method says which (prompt, completion) pieces it trains on."""
-    from train.methods import get_method
+    from datatools.train.methods import get_method
 
     pieces = get_method(method).pieces(row)
     problems = []
@@ -85,7 +85,7 @@ def preflight(ds, tokenizer, method: str, max_length: int | None, batch_size: in
     """
     import polars as pl
 
-    from train.methods import get_method
+    from datatools.train.methods import get_method
 
     problems = get_method(method).run_checks({"batch_size": batch_size, "max_length": max_length})
     if problems:

@@ -17,11 +17,11 @@ import logging
 from collections import Counter
 from pathlib import Path
 
-from schemas.errors import ConfigError, Problem
-from schemas.train import TrainSection
-from train.data import load_training_data, split_by_prompt
-from train.defaults import stage_value
-from train.launch import is_main_process
+from datatools.schemas.errors import ConfigError, Problem
+from datatools.schemas.train import TrainSection
+from datatools.train.data import load_training_data, split_by_prompt
+from datatools.train.defaults import stage_value
+from datatools.train.launch import is_main_process
 
 log = logging.getLogger("datatools.train")
 
@@ -52,8 +52,8 @@ def run_training(section: TrainSection, base_dir: str | Path = ".", build_out: s
     outputs.dir, whose OUT/<kind> is a stage's data when it names none. `resume`: continue each
     unfinished stage from its last checkpoint (a finished stage's adapter is reused).
     """
-    from train.checks import check_section
-    from train.evaluate import write_report
+    from datatools.train.checks import check_section
+    from datatools.train.evaluate import write_report
 
     check_section(section)
     base = Path(base_dir)
@@ -79,11 +79,11 @@ def run_training(section: TrainSection, base_dir: str | Path = ".", build_out: s
     out.mkdir(parents=True, exist_ok=True)
     write_report(report, out)
     if section.merge or section.push_merged:
-        from train.merge import merge_adapter
+        from datatools.train.merge import merge_adapter
 
         report["merged"] = str(merge_adapter(adapter, out / "merged", base_model=model_id))
     if section.push_to:
-        from train.merge import push
+        from datatools.train.merge import push
 
         push(report["merged"] if section.push_merged else adapter, section.push_to)
         report["pushed_to"] = section.push_to
@@ -91,7 +91,7 @@ def run_training(section: TrainSection, base_dir: str | Path = ".", build_out: s
 
 
 def _stage_data(base: Path, stage, build_out, where: str) -> str:
-    from train.methods import get_method
+    from datatools.train.methods import get_method
 
     data = _resolve(base, stage.data) or (
         str(output_path(base, str(build_out)) / get_method(stage.method).kind) if build_out else None)
@@ -107,10 +107,10 @@ def train_stage(section, stage, i: int, data: str, model_id: str, adapter: str |
     The stage's model comes from `models` (a ModelRegistry) and is released when it is done, so
     the next stage never holds two copies."""
     from datatools.models.registry import ModelKey, ModelRegistry
-    from train.loading import load_model
-    from train.methods import get_method
-    from train.methods.common import last_checkpoint, save_adapter
-    from train.preflight import preflight
+    from datatools.train.loading import load_model
+    from datatools.train.methods import get_method
+    from datatools.train.methods.common import last_checkpoint, save_adapter
+    from datatools.train.preflight import preflight
 
     method = get_method(stage.method)
     ds = load_training_data(data, stage.method, seed=seed, workdir=stage_dir)
@@ -156,7 +156,7 @@ def train_stage(section, stage, i: int, data: str, model_id: str, adapter: str |
         entry["eval"] = method.evaluate(trainer.model, tokenizer, held_out, train_ds, stage,
                                         stage_dir, flag_threshold=section.flag_threshold)
     if section.samples and len(held_out) and main_process:
-        from train.samples import sample_generations
+        from datatools.train.samples import sample_generations
 
         rows = held_out.select(range(min(section.samples, len(held_out))))
         entry["samples"] = sample_generations(trainer.model, tokenizer,

@@ -2,7 +2,7 @@
 person sees what training did to the text, not only to the numbers."""
 from __future__ import annotations
 
-from train.scoring import reference
+from datatools.train.scoring import reference
 
 
 def _encode(tokenizer, prompt):

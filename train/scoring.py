@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
-from train.preflight import tokenize_prompt_completion
+from datatools.train.preflight import tokenize_prompt_completion
 
 
 def completion_logps(model, tokenizer, prompts, completions, max_length=None, batch_size=8):

@@ -18,7 +18,7 @@ from datatools.builders.ledger import (
 )
 from datatools.builders.ranking import record_ranking
 from datatools.frame import stable_id
-from schemas.recipe import PairwiseParams
+from datatools.schemas.recipe import PairwiseParams
 
 STEP = "build.pairwise"
 

@@ -12,7 +12,7 @@ from datatools.builders.ledger import (
     SFT_SCHEMA, answered, ledger_frame, no_completion, record_lists, rows_at, skip_row,
 )
 from datatools.builders.ranking import record_ranking
-from schemas.recipe import SFTParams
+from datatools.schemas.recipe import SFTParams
 
 STEP = "build.sft"
 

@@ -16,7 +16,7 @@ from datatools.builders.ledger import (
     UNARY_SCHEMA, answered, assistant_turn, ledger_frame, no_completion, skip_row,
 )
 from datatools.builders.ranking import candidate_role, rank_score
-from schemas.recipe import UnaryParams
+from datatools.schemas.recipe import UnaryParams
 
 STEP = "build.unary"
 

@@ -8,7 +8,7 @@ from typing import Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from schemas.errors import ConfigError, Problem
+from datatools.schemas.errors import ConfigError, Problem
 
 from datatools.builders.ranking import candidate_role
 from datatools.frame import RECORD_LEVEL_FIELDS, field_text

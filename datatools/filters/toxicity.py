@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from datatools.builders.ranking import candidate_role
 from datatools.frame import field_text
-from schemas.errors import Problem
+from datatools.schemas.errors import Problem
 
 from datatools.step import Step, missing_file, partition
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from schemas.errors import Problem, SourceError
+from datatools.schemas.errors import Problem, SourceError
 
 from datatools.formats import (
     alpaca, hh_rlhf, llamafactory, preference_label, sharegpt, swift, trl, ultrafeedback,

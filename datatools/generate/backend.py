@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
-from schemas.errors import UserError
+from datatools.schemas.errors import UserError
 
 Conversation = list[dict[str, str]]  # [{"role": ..., "content": ...}, ...]
 

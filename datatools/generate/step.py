@@ -22,8 +22,8 @@ from datatools.generate.backend import Sampling
 from datatools.generate.backends import BackendSpec, shared_backend
 from datatools.generate.progress import request_progress
 from datatools.redact import redact, redact_text
-from datatools.step import Step, missing_file
-from schemas.errors import Problem, QualityGateError
+from datatools.step import Step
+from datatools.schemas.errors import Problem, QualityGateError
 
 CACHE_FILE = "requests.sqlite"
 
@@ -90,13 +90,8 @@ class Generate(Step):
     row_preserving = False  # adds n rows per policy per record
 
     def check(self, ctx) -> list:
-        problems = []
-        for i, policy in enumerate(self.params.policies):
-            if policy.backend != "openai":  # an OpenAI-compatible server names its own models
-                problems += missing_file(ctx, policy.model, f"policies[{i}].model", "model",
-                                         hub_ok=True)
-            problems += missing_file(ctx, policy.adapter, f"policies[{i}].adapter", "adapter")
-        return problems
+        return [p for i, policy in enumerate(self.params.policies)
+                for p in policy.problems(ctx, f"policies[{i}]")]
 
     def __call__(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         p: GenerateParams = self.params

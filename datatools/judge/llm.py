@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from datatools.generate.backend import Conversation, Sampling
 from datatools.generate.backends import BackendSpec
 from datatools.step import partition
-from schemas.errors import Problem, QualityGateError
+from datatools.schemas.errors import Problem, QualityGateError
 
 PARSE_FAILURE = "judge.parse_failure"
 REQUEST_FAILED = "judge.request_failed"

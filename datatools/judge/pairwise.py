@@ -122,6 +122,9 @@ class PairwiseJudge(Step):
     def column(self) -> str:
         return judge_column(self.params, "pairwise")
 
+    def check(self, ctx) -> list:
+        return self.params.backend.problems(ctx, "backend")
+
     def produced_columns(self) -> set[str]:
         return {self.column, f"{self.column}_compared", "score"}
 

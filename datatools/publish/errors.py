@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from schemas.errors import Problem, UserError
+from datatools.schemas.errors import Problem, UserError
 
 
 class NotABuildError(UserError):

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
-from schemas.errors import Problem, SourceError
-from schemas.recipe import Source
+from datatools.schemas.errors import Problem, SourceError
+from datatools.schemas.recipe import Source
 
 from datatools.formats import combine_kinds, detect_name
 from datatools.frame import LEDGER_SCHEMA

@@ -13,7 +13,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from schemas.errors import Problem, SourceError
+from datatools.schemas.errors import Problem, SourceError
 
 from datatools.formats.detect import detect
 from datatools.readers.raw import RawPart, record_text

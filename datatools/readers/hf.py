@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from schemas.errors import Problem, SourceError
+from datatools.schemas.errors import Problem, SourceError
 
 from datatools.readers.raw import RawPart
 

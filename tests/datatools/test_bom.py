@@ -7,7 +7,7 @@ import json
 import pytest
 
 from datatools.readers import read_source
-from schemas.recipe import Source
+from datatools.schemas.recipe import Source
 
 RECORDS = [{"instruction": "Translate to French: cat", "input": "", "output": "chat"},
            {"instruction": "Translate to French: dog", "input": "", "output": "chien"},

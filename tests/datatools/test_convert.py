@@ -5,8 +5,8 @@ import json
 from pathlib import Path
 
 import pytest
-from schemas.errors import UserError
-from schemas.recipe import Source
+from datatools.schemas.errors import UserError
+from datatools.schemas.recipe import Source
 
 from datatools.convert import convert_path
 from datatools.formats.export import canonical_examples

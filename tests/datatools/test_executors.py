@@ -7,7 +7,7 @@ from datatools.executors import steps_runner
 from datatools.pipeline import run_steps
 from datatools.registry import STEPS
 from datatools.step import SCOPES
-from schemas.errors import ConfigError
+from datatools.schemas.errors import ConfigError
 
 
 @pytest.mark.parametrize("name", sorted(STEPS))

@@ -53,7 +53,7 @@ def test_detect_uses_keys_of_several_records_and_reports_mixed_kinds():
 
 
 def test_undetectable_format_names_keys_and_formats_tried():
-    from schemas.errors import SourceError
+    from datatools.schemas.errors import SourceError
 
     with pytest.raises(SourceError) as err:
         detect_format([{"question": "q", "answer": "a"}])

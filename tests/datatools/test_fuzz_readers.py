@@ -13,8 +13,8 @@ import random
 from pathlib import Path
 
 import pytest
-from schemas.errors import SourceError
-from schemas.recipe import Source
+from datatools.schemas.errors import SourceError
+from datatools.schemas.recipe import Source
 
 from datatools.readers import read_source
 

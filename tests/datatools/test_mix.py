@@ -6,7 +6,7 @@ import pytest
 
 from datatools.pipeline import run_build
 from datatools.recipe import load_recipe_dict
-from schemas.errors import ConfigError
+from datatools.schemas.errors import ConfigError
 
 
 def write_prefs(path, n, topic, empty_every=0):

@@ -17,7 +17,7 @@ import yaml
 from datatools.out_folder import BuildLockedError, OutFolder, store_of
 from datatools.pipeline import run_build
 from datatools.recipe import load_recipe, load_recipe_dict
-from schemas.errors import ConfigError
+from datatools.schemas.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -109,7 +109,7 @@ def test_accounting_violation_is_caught(tmp_path):
 
 
 def test_drop_rate_gate_stops_the_build(tmp_path):
-    from schemas.errors import QualityGateError
+    from datatools.schemas.errors import QualityGateError
 
     write_jsonl(tmp_path / "prefs.jsonl", PREFS)
     loaded = load_recipe_dict({**recipe(tmp_path).recipe.model_dump(mode="json"),
@@ -119,7 +119,7 @@ def test_drop_rate_gate_stops_the_build(tmp_path):
 
 
 def test_push_without_token_fails_before_any_work(tmp_path, monkeypatch):
-    from schemas.errors import UserError
+    from datatools.schemas.errors import UserError
 
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))  # no saved login either
@@ -141,7 +141,7 @@ def test_push_without_token_fails_before_any_work(tmp_path, monkeypatch):
 def test_real_data_builds_load_into_trl_columns(shared_data, tmp_path, relpath, expect):
     """Real third-party files → built datasets that load with `datasets` in TRL's columns and
     whose rows satisfy the record schemas."""
-    from schemas.records import PairwiseRecord, SFTRecord, UnaryRecord
+    from datatools.schemas.records import PairwiseRecord, SFTRecord, UnaryRecord
 
     loaded = load_recipe_dict({
         "name": "real", "sources": [{"path": str(shared_data / relpath)}],

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from schemas.errors import SourceError
-from schemas.recipe import Source
+from datatools.schemas.errors import SourceError
+from datatools.schemas.recipe import Source
 
 from datatools.frame import FRAME_SCHEMA, LEDGER_SCHEMA
 from datatools.readers import read_source

@@ -8,7 +8,7 @@ import pytest
 
 from datatools.readers import _read_columnar, read_source
 from datatools.readers import columnar
-from schemas.recipe import Source
+from datatools.schemas.recipe import Source
 
 U = [{"role": "user", "content": "hi"}]
 A = [{"role": "assistant", "content": "yo"}]

@@ -11,7 +11,7 @@ from datatools.inspect import inspect_path
 from datatools.pipeline import run_build
 from datatools.readers import read_source
 from datatools.recipe import load_recipe_dict
-from schemas.recipe import Source
+from datatools.schemas.recipe import Source
 
 ALPACA_EVAL = [  # alpaca_eval annotations: preference 1 / 2, averaged annotators, ties
     {"instruction": "What are the names of some famous actors that started their careers on Broadway?",
@@ -99,6 +99,24 @@ def test_chatbot_arena_rows_build_pairs_with_the_winner_chosen(tmp_path):
     assert tie.height == 1 and "tie (bothbad)" in tie["detail"][0]
 
 
+def test_arena_second_turn_judgments_are_ledgered_not_misread(tmp_path):
+    """MT-Bench turn-2 judgments: both conversations share the user turns, but each model wrote
+    its own first answer, so the verdict is about two whole dialogues, not one final answer."""
+    q1, q2 = "Compose a travel blog post about Hawaii.", "Rewrite it starting every sentence with A."
+    turn2 = {"question_id": 81, "model_a": "gpt-4", "model_b": "llama-13b", "winner": "model_a",
+             "judge": "expert_0", "turn": 2,
+             "conversation_a": _conv(q1, "Aloha! ...") + _conv(q2, "A trip to Hawaii ..."),
+             "conversation_b": _conv(q1, "Hawaii is a state.") + _conv(q2, "Hawaii. A state.")}
+    path = _write(tmp_path, "mt_bench_turn2.jsonl", [ARENA[0], turn2])
+    result = run_build(load_recipe_dict({
+        "name": "arena2", "sources": [{"path": str(path)}], "steps": [{"validate": {}}],
+        "outputs": {"dir": str(tmp_path / "out"), "pairwise": {}}}), quiet=True)
+    assert result.datasets["pairwise"].height == 1
+    bad = result.ledger.filter(pl.col("reason") == "read.bad_content")
+    assert bad.height == 1 and bad["source"][0].endswith(":2")
+    assert "differ from turn 1" in bad["detail"][0]
+
+
 def test_other_key_names_map_onto_preference_labels(tmp_path):
     rows = [{"question": "2+2?", "answer_a": "4", "answer_b": "5", "better": 1}]
     source = Source(path=str(_write(tmp_path, "custom.jsonl", rows)),
@@ -149,6 +167,6 @@ def test_convert_keeps_the_source_ids_and_metadata(tmp_path):
 def test_every_format_is_a_recipe_choice():
     from typing import get_args
 
-    from schemas.recipe import Format
+    from datatools.schemas.recipe import Format
 
     assert set(get_args(Format)) == {"auto", *ADAPTERS}

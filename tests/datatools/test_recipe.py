@@ -2,7 +2,7 @@
 import pytest
 
 from datatools.recipe import load_recipe, load_recipe_dict, recipe_json_schema
-from schemas.errors import ConfigError
+from datatools.schemas.errors import ConfigError
 
 GOOD = {
     "name": "demo", "seed": 0,

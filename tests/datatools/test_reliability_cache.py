@@ -15,7 +15,7 @@ from datatools.cache import RequestCache
 from datatools.out_folder import store_of
 from datatools.pipeline import run_build
 from datatools.recipe import load_recipe_dict
-from schemas.errors import UserError
+from datatools.schemas.errors import UserError
 
 
 def prefs(path: Path, n: int = 6) -> None:

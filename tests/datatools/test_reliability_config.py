@@ -9,7 +9,7 @@ import yaml
 
 from datatools.pipeline import run_build
 from datatools.recipe import load_recipe, load_recipe_dict
-from schemas.errors import ConfigError, QualityGateError
+from datatools.schemas.errors import ConfigError, QualityGateError
 
 BASE = "name: x\nsources: [{path: a.jsonl}]\noutputs: {dir: out, sft: {}}\n"
 

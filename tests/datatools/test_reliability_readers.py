@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from schemas.errors import SourceError
-from schemas.recipe import Source
+from datatools.schemas.errors import SourceError
+from datatools.schemas.recipe import Source
 
 from datatools.readers import read_source
 

@@ -9,7 +9,7 @@ from datatools.inspect import inspect_path
 from datatools.pipeline import run_build
 from datatools.readers import read_source
 from datatools.recipe import load_recipe_dict
-from schemas.recipe import Source
+from datatools.schemas.recipe import Source
 
 
 def _pair(prompt, chosen, rejected, **extra):

@@ -7,7 +7,7 @@ import pytest
 
 from datatools.recipe import load_recipe_dict
 from datatools.summary import step_columns
-from schemas.errors import ConfigError
+from datatools.schemas.errors import ConfigError
 
 
 def _recipe(tmp_path, steps):

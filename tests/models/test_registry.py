@@ -31,12 +31,12 @@ def test_vllm_then_reward_model_never_both_resident():
 
 
 def test_training_stages_release_each_model_before_the_next_loads(monkeypatch, tmp_path):
-    import train.loading
-    from schemas.train import TrainSection
-    from train import run
+    import datatools.train.loading
+    from datatools.schemas.train import TrainSection
+    from datatools.train import run
 
     events: list = []
-    monkeypatch.setattr(train.loading, "load_model",
+    monkeypatch.setattr(datatools.train.loading, "load_model",
                         lambda *a, **k: events.append("load") or (object(), object()))
     real_release = ModelRegistry.release
     monkeypatch.setattr(ModelRegistry, "release",
@@ -50,8 +50,8 @@ def test_training_stages_release_each_model_before_the_next_loads(monkeypatch, t
 
     monkeypatch.setattr(run, "load_training_data", fake_load_data)
     monkeypatch.setattr(run, "split_by_prompt", lambda ds, *a: (ds, ds.select([])))
-    import train.preflight
-    monkeypatch.setattr(train.preflight, "preflight", lambda ds, *a: (ds, __import__(
+    import datatools.train.preflight
+    monkeypatch.setattr(datatools.train.preflight, "preflight", lambda ds, *a: (ds, __import__(
         "polars").DataFrame({"reason": []}, schema={"reason": __import__("polars").String})))
 
     class FakeTrainer:
@@ -64,9 +64,9 @@ def test_training_stages_release_each_model_before_the_next_loads(monkeypatch, t
 
     from dataclasses import replace
 
-    from train.methods import METHODS
+    from datatools.train.methods import METHODS
     monkeypatch.setitem(METHODS, "dpo", replace(METHODS["dpo"], trainer=lambda *a, **k: FakeTrainer()))
-    monkeypatch.setattr("train.methods.common.save_adapter", lambda t, d: d)
+    monkeypatch.setattr("datatools.train.methods.common.save_adapter", lambda t, d: d)
     section = TrainSection(model="m", data=str(tmp_path), output_dir=str(tmp_path / "o"),
                            samples=0, stages=[{"method": "dpo"}, {"method": "dpo"}])
     run.run_training(section)

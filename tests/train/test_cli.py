@@ -13,14 +13,14 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from train.__main__ import app
+from datatools.train.__main__ import app
 
 REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 
 
 def test_register_mounts_commands():
-    from train.cli import register, register_bench
+    from datatools.train.cli import register, register_bench
 
     main, bench = typer.Typer(), typer.Typer()
     register(main)
@@ -107,8 +107,21 @@ def test_user_errors(planted_out, tiny_model_dir, tmp_path):
     broken.write_text("name: x\nsources: [{path: a.jsonl}]\noutputs: {dir: out}\n"
                       "train: {model: m, method: dpo, betta: 0.1}\n")
     assert any("train.betta: unknown key" in line for line in errors("train", str(broken)))
-    # `python -m train` prints `location: message` and exits 1
-    proc = subprocess.run([sys.executable, "-m", "train", "train", "--method", "ppo", "--data", "d",
+    # a model that cannot be loaded (offline, not cached) is one line naming it
+    missing = "no-such-org/no-such-model"
+    [line] = errors("train", "--method", "dpo", "--data", str(planted_out / "pairwise"),
+                    "--model", missing, "--out", str(tmp_path / "never"), "--cpu")
+    assert line.startswith("error: train.model: cannot load tokenizer 'no-such-org/no-such-model'")
+    assert not (tmp_path / "never" / "adapter").exists()
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": missing}))
+    [line] = errors("merge", str(adapter), "--out", str(tmp_path / "merged"))
+    assert line.startswith("error: merge.base_model: cannot load base model") and missing in line
+    assert not (tmp_path / "merged").exists()
+    # `python -m datatools.train` prints `location: message` and exits 1
+    proc = subprocess.run([sys.executable, "-m", "datatools.train", "train", "--method", "ppo",
+                           "--data", "d",
                            "--model", "m"], cwd=REPO, capture_output=True, text=True,
                           env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert proc.returncode == 1 and "train.method:" in proc.stderr
@@ -140,3 +153,17 @@ def test_bench_tiny_smoke(tmp_path):
     assert ours["precompute_ref_log_probs"] is True and ours["loss_type"] == ["sigmoid"]
     assert ours["beta"] == 0.1
     assert data["runs"]["ours"]["tokens"] == data["runs"]["trl_defaults"]["tokens"] > 0
+
+
+def test_users_own_train_and_schemas_modules_do_not_shadow_ours(tmp_path):
+    """`python -m` puts the working folder first on sys.path; a user's train.py / schemas.py
+    there must not replace the trainer or the recipe schemas (they install as datatools.*)."""
+    for name in ("train", "schemas"):
+        (tmp_path / f"{name}.py").write_text(f"raise SystemExit('user {name}.py was imported')\n")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    env.pop("PYTHONPATH", None)
+    for module in ("datatools.train", "datatools"):
+        proc = subprocess.run([sys.executable, "-m", module, "train", "--help"], cwd=tmp_path,
+                              capture_output=True, text=True, env=env)
+        assert proc.returncode == 0, proc.stderr
+        assert "user" not in proc.stderr and "--method" in proc.stdout

@@ -10,7 +10,7 @@ from tests.train.conftest import planted_pairs
 
 
 def test_wilson_interval_and_mean():
-    from train.stats import mean, proportion
+    from datatools.train.stats import mean, proportion
 
     p = proportion(0, 10)
     assert p["value"] == 0 and p["ci95"][0] == 0 and p["ci95"][1] == pytest.approx(0.2775, abs=1e-3)
@@ -26,15 +26,15 @@ def tiny_peft(tiny_model_dir):
     """The tiny model with a fresh (zero) LoRA adapter: π = π_ref."""
     from peft import get_peft_model
 
-    from train.defaults import lora_config
-    from train.loading import load_model
+    from datatools.train.defaults import lora_config
+    from datatools.train.loading import load_model
 
     model, tok = load_model(str(tiny_model_dir), cpu=True)
     return get_peft_model(model, lora_config(None, model.num_parameters())), tok
 
 
 def test_unscorable_pairs_are_excluded_not_ties(tiny_peft, tmp_path):
-    from train.evaluate import evaluate_pairs
+    from datatools.train.evaluate import evaluate_pairs
 
     model, tok = tiny_peft
     pairs = planted_pairs(12, seed=5)
@@ -54,7 +54,7 @@ def test_unscorable_pairs_are_excluded_not_ties(tiny_peft, tmp_path):
 
 def test_kto_single_answer_records(tiny_peft, tmp_path):
     """ms-swift style: one answer per record, no prompt with both labels."""
-    from train.evaluate import evaluate_unary
+    from datatools.train.evaluate import evaluate_unary
 
     model, tok = tiny_peft
     rows = [{"id": f"r{i}", "source": "s", "prompt": p["prompt"],
@@ -70,7 +70,7 @@ def test_kto_single_answer_records(tiny_peft, tmp_path):
 
 
 def test_sft_held_out_loss(tiny_peft, tmp_path):
-    from train.evaluate import evaluate_sft
+    from datatools.train.evaluate import evaluate_sft
 
     model, tok = tiny_peft
     rows = [{"messages": p["prompt"] + p["chosen"]} for p in planted_pairs(6, seed=8)]

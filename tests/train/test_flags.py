@@ -8,14 +8,14 @@ import random
 import polars as pl
 import pytest
 
-from schemas.train import TrainSection
+from datatools.schemas.train import TrainSection
 from tests.train.conftest import planted_pairs
 
 pytestmark = pytest.mark.slow
 
 
 def test_flags_find_planted_flips(tiny_model_dir, tmp_path):
-    from train.run import run_training
+    from datatools.train.run import run_training
 
     pairs = planted_pairs(256, seed=11)
     rng = random.Random(0)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.train.conftest import planted_pairs, write_out
-from train.launch import accelerate_command, strip_launch_options
+from datatools.train.launch import accelerate_command, strip_launch_options
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((REPO / "recipes" / "accelerate").glob("*.yaml"))
@@ -25,7 +25,7 @@ def test_launch_options_are_stripped_and_the_command_is_accelerate():
     # torchrun's launcher; the train command's own --cpu makes the processes join by gloo
     assert cmd[1:3] == ["-m", "accelerate.commands.launch"] and "--multi_gpu" in cmd
     assert cmd[cmd.index("--num_processes") + 1] == "2"
-    assert cmd[cmd.index("-m", 3):] == ["-m", "train", "train", *args]
+    assert cmd[cmd.index("-m", 3):] == ["-m", "datatools.train", "train", *args]
 
 
 @pytest.mark.slow
@@ -48,7 +48,7 @@ train:
   lora: {{r: 8, alpha: 16, dropout: 0}}
 """)
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
-    base = [sys.executable, "-m", "train", "train", str(tmp_path / "recipe.yaml")]
+    base = [sys.executable, "-m", "datatools.train", "train", str(tmp_path / "recipe.yaml")]
     runs = {"one": ["--batch-size", "8"],
             "two": ["--batch-size", "4", "--launch", "accelerate", "--num-processes", "2", "--cpu"]}
     for name, extra in runs.items():

@@ -12,7 +12,7 @@ import datasets
 import pytest
 import torch
 
-from schemas.train import Stage
+from datatools.schemas.train import Stage
 from tests.train.conftest import planted_pairs, unary_from_pairs
 
 pytestmark = pytest.mark.slow
@@ -43,10 +43,10 @@ def preference(model, tok, pairs) -> float:
 
 
 def _train(method, rows, tiny_model_dir, tmp_path):
-    from train.data import split_by_prompt
-    from train.loading import load_model
-    from train.methods import METHODS
-    from train.preflight import preflight
+    from datatools.train.data import split_by_prompt
+    from datatools.train.loading import load_model
+    from datatools.train.methods import METHODS
+    from datatools.train.preflight import preflight
 
     ds = datasets.Dataset.from_list(rows)
     train_ds, held = split_by_prompt(ds, 0.25, seed=0, method=method)

@@ -6,8 +6,8 @@ import typing
 
 import pytest
 
-from schemas.train import Method as MethodName
-from train.methods import METHODS, get_method
+from datatools.schemas.train import Method as MethodName
+from datatools.train.methods import METHODS, get_method
 
 
 def test_registry_matches_the_schema():
@@ -26,7 +26,7 @@ def test_each_method_declares_its_parts(name):
 
 
 def test_unknown_method_is_a_config_error():
-    from schemas.errors import ConfigError
+    from datatools.schemas.errors import ConfigError
 
     with pytest.raises(ConfigError, match="unknown method 'orpo'"):
         get_method("orpo")

@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from schemas.train import TrainSection
+from datatools.schemas.train import TrainSection
 from tests.train.conftest import planted_pairs
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,7 +30,7 @@ def _pairwise(tmp_path, n=64):
 def test_tensorboard_events_hold_the_training_scalars(tiny_model_dir, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from train.run import run_training
+    from datatools.train.run import run_training
 
     section = TrainSection(model=str(tiny_model_dir), method="dpo", data=str(_pairwise(tmp_path)),
                            max_steps=4, batch_size=4, max_length=96, cpu=True, samples=0,
@@ -50,7 +50,7 @@ def test_tensorboard_events_hold_the_training_scalars(tiny_model_dir, tmp_path):
 @pytest.mark.slow
 def test_kill_9_then_resume_reaches_the_same_step_count(tiny_model_dir, tmp_path):
     data, out = _pairwise(tmp_path, n=200), tmp_path / "run"
-    cmd = [sys.executable, "-m", "train", "train", "--method", "dpo", "--data", str(data),
+    cmd = [sys.executable, "-m", "datatools.train", "train", "--method", "dpo", "--data", str(data),
            "--model", str(tiny_model_dir), "--out", str(out), "--cpu", "--max-steps", "60",
            "--save-steps", "3", "--batch-size", "4", "--max-length", "96"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
@@ -75,10 +75,10 @@ def test_kill_9_then_resume_reaches_the_same_step_count(tiny_model_dir, tmp_path
 def test_sft_without_generation_markers_trains_every_assistant_turn(tiny_model_dir, tmp_path):
     import datasets
 
-    from schemas.train import Stage
+    from datatools.schemas.train import Stage
     from tests.tiny_models import CHAT_TEMPLATE
-    from train.loading import load_model
-    from train.methods import sft
+    from datatools.train.loading import load_model
+    from datatools.train.methods import sft
 
     model, tok = load_model(str(tiny_model_dir), cpu=True)
     tok.chat_template = CHAT_TEMPLATE.replace("{% generation %}", "").replace(

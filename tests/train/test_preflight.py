@@ -6,8 +6,8 @@ import polars as pl
 import pytest
 from transformers import AutoTokenizer
 
-from schemas.errors import ConfigError, QualityGateError
-from train.preflight import preflight
+from datatools.schemas.errors import ConfigError, QualityGateError
+from datatools.train.preflight import preflight
 
 U = [{"role": "user", "content": "please write one two"}]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from schemas.train import Stage
+from datatools.schemas.train import Stage
 from tests.train.conftest import planted_pairs
 
 pytestmark = pytest.mark.slow
@@ -30,9 +30,9 @@ def _logps(model, batch):
 def test_reference_is_frozen_sft_adapter(tiny_model_dir, tmp_path):
     import datasets
 
-    from train.loading import load_model
-    from train.methods import dpo, sft
-    from train.methods.common import save_adapter
+    from datatools.train.loading import load_model
+    from datatools.train.methods import dpo, sft
+    from datatools.train.methods.common import save_adapter
 
     pairs = planted_pairs(16, seed=3)
     sft_ds = datasets.Dataset.from_list([{"messages": p["prompt"] + p["chosen"]} for p in pairs])
@@ -71,7 +71,7 @@ def test_reference_is_frozen_sft_adapter(tiny_model_dir, tmp_path):
     ref_after = torch.cat(cont.compute_ref_log_probs(cont.model, batch))
     torch.testing.assert_close(ref_after, sft_logps, atol=1e-4, rtol=1e-4)  # frozen
     # and the evaluator uses the same reference (the "ref" adapter), not the base
-    from train.scoring import reference, sequence_logps
+    from datatools.train.scoring import reference, sequence_logps
 
     prompts = [p["prompt"] for p in pairs[:4]]
     chosen = [p["chosen"] for p in pairs[:4]]
@@ -85,8 +85,8 @@ def test_reference_is_frozen_sft_adapter(tiny_model_dir, tmp_path):
 def test_dpo_loss_variants_train(tiny_model_dir, tmp_path, loss, expect):
     import datasets
 
-    from train.loading import load_model
-    from train.methods import dpo
+    from datatools.train.loading import load_model
+    from datatools.train.methods import dpo
 
     pairs = planted_pairs(8, seed=4)
     ds = datasets.Dataset.from_list([{k: p[k] for k in ("prompt", "chosen", "rejected")}

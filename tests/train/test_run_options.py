@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from schemas.errors import ConfigError
-from schemas.train import TrainSection
+from datatools.schemas.errors import ConfigError
+from datatools.schemas.train import TrainSection
 from tests.train.conftest import planted_pairs, unary_from_pairs
 
 
 def test_trainer_args_checked_against_the_config_class():
-    from train.checks import check_section
+    from datatools.train.checks import check_section
 
     section = TrainSection(model="m", data="d", stages=[
         {"method": "dpo", "trainer_args": {"max_grad_norm": 0.5, "bogus_field": 1,
@@ -29,8 +29,8 @@ def test_trainer_args_checked_against_the_config_class():
 
 
 def test_trainer_args_reach_the_trl_config(tmp_path):
-    from schemas.train import Stage
-    from train.methods.common import common_args
+    from datatools.schemas.train import Stage
+    from datatools.train.methods.common import common_args
 
     stage = TrainSection(model="m", method="dpo", trainer_args={"max_grad_norm": 0.5},
                          report_to="tensorboard", save_steps=3).resolved_stages()[0]
@@ -41,7 +41,7 @@ def test_trainer_args_reach_the_trl_config(tmp_path):
 
 
 def test_4bit_on_cpu_is_a_clear_error_before_any_work(tmp_path):
-    from train.run import run_training
+    from datatools.train.run import run_training
 
     section = TrainSection(model=str(tmp_path / "no-model"), method="dpo", data="missing",
                            quantization="4bit", cpu=True, output_dir=str(tmp_path / "o"))
@@ -51,7 +51,7 @@ def test_4bit_on_cpu_is_a_clear_error_before_any_work(tmp_path):
 
 
 def test_output_dir_resolves_from_the_recipe_folder(tmp_path):
-    from train.run import _resolve, output_path
+    from datatools.train.run import _resolve, output_path
 
     assert output_path(tmp_path, "runs/not-yet") == tmp_path / "runs" / "not-yet"
     assert output_path(tmp_path, "/abs/x") == Path("/abs/x")
@@ -63,9 +63,9 @@ def test_output_dir_resolves_from_the_recipe_folder(tmp_path):
 def test_kto_rows_interleaved_across_prompts_and_weights_from_the_training_split():
     import datasets
 
-    from schemas.train import Stage
-    from train.evaluate import prompt_key
-    from train.methods.kto import prepare
+    from datatools.schemas.train import Stage
+    from datatools.train.evaluate import prompt_key
+    from datatools.train.methods.kto import prepare
 
     rows = unary_from_pairs(planted_pairs(40, seed=9))
     rows = [r for i, r in enumerate(rows) if r["label"] or i % 4 != 1]  # 40 desirable, 20 not

@@ -7,9 +7,9 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from schemas.errors import ConfigError, SourceError
-from schemas.train import TrainSection
-from train.defaults import PRESETS, lora_config, preset_for_size, stage_value
+from datatools.schemas.errors import ConfigError, SourceError
+from datatools.schemas.train import TrainSection
+from datatools.train.defaults import PRESETS, lora_config, preset_for_size, stage_value
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
@@ -70,7 +70,7 @@ def test_lora_presets_by_size():
 
 @pytest.mark.parametrize("name", ["train-dpo", "train-kto", "multi-stage"])
 def test_shipped_recipes_validate(name):
-    from schemas.recipe import Recipe
+    from datatools.schemas.recipe import Recipe
 
     doc = yaml.safe_load((RECIPES / f"{name}.yaml").read_text())
     Recipe(**doc)
@@ -78,7 +78,7 @@ def test_shipped_recipes_validate(name):
 
 
 def test_loader_errors(tmp_path, planted_out):
-    from train.data import load_training_data
+    from datatools.train.data import load_training_data
 
     with pytest.raises(ConfigError, match="unknown method"):
         load_training_data(planted_out, "ppo")
@@ -97,8 +97,8 @@ def test_split_is_by_prompt_not_record_id(planted_out):
     """Records sharing a prompt (ids differ: they hash prompt + answers) never straddle the split."""
     import datasets
 
-    from train.data import kto_weights, load_training_data, split_by_prompt
-    from train.evaluate import prompt_key
+    from datatools.train.data import kto_weights, load_training_data, split_by_prompt
+    from datatools.train.evaluate import prompt_key
 
     pairs = load_training_data(planted_out / "pairwise", "dpo").to_list()
     twice = pairs + [{**p, "id": p["id"] + "-again", "rejected": p["chosen"][:0] + [
@@ -126,7 +126,7 @@ def test_raw_file_through_the_builders_readers(tmp_path):
 
     pytest.importorskip("datatools.readers")
     from tests.train.conftest import planted_pairs
-    from train.data import kto_weights, load_training_data
+    from datatools.train.data import kto_weights, load_training_data
 
     path = tmp_path / "prefs.jsonl"
     path.write_text("".join(json.dumps({k: r[k] for k in ("prompt", "chosen", "rejected")}) + "\n"

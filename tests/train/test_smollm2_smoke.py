@@ -11,7 +11,7 @@ import yaml
 from typer.testing import CliRunner
 
 from tests.train.conftest import planted_pairs, write_out
-from train.__main__ import app
+from datatools.train.__main__ import app
 
 pytestmark = pytest.mark.slow
 

@@ -5,14 +5,14 @@ Adding a method is one module in this folder plus one entry below (and its name 
 """
 from __future__ import annotations
 
-from train.methods import dpo, kto, sft
-from train.methods.base import Method
+from datatools.train.methods import dpo, kto, sft
+from datatools.train.methods.base import Method
 
 METHODS: dict[str, Method] = {m.name: m for m in (sft.METHOD, dpo.METHOD, kto.METHOD)}
 
 
 def get_method(name: str) -> Method:
-    from schemas.errors import ConfigError, Problem
+    from datatools.schemas.errors import ConfigError, Problem
 
     if name not in METHODS:
         raise ConfigError(Problem("train.method", f"unknown method {name!r}; use one of "

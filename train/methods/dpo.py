@@ -1,9 +1,9 @@
 """DPO on pairwise data (prompt, chosen, rejected) and its TRL 1.16 loss variants."""
 from __future__ import annotations
 
-from train.defaults import PREFERENCE_LR, stage_value
-from train.methods.base import Method
-from train.methods.common import common_args, keep_columns, peft_for
+from datatools.train.defaults import PREFERENCE_LR, stage_value
+from datatools.train.methods.base import Method
+from datatools.train.methods.common import common_args, keep_columns, peft_for
 
 COLUMNS = ("prompt", "chosen", "rejected")
 
@@ -34,7 +34,7 @@ def pieces(row):
 def evaluate(model, tokenizer, held_out, train_ds, stage, out_dir, flag_threshold=0.0):
     """Held-out policy preference and implicit reward; then every training pair scored with the
     final adapter for likely mislabels."""
-    from train.evaluate import evaluate_pairs, flag_training_pairs
+    from datatools.train.evaluate import evaluate_pairs, flag_training_pairs
 
     beta, max_length = stage_value(stage, "beta"), stage_value(stage, "max_length")
     report = evaluate_pairs(model, tokenizer, list(held_out), beta, out_dir, max_length)

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import logging
 
-from schemas.errors import Problem
-from train.defaults import PREFERENCE_LR, stage_value
-from train.methods.base import Method
-from train.methods.common import common_args, keep_columns, peft_for
+from datatools.schemas.errors import Problem
+from datatools.train.defaults import PREFERENCE_LR, stage_value
+from datatools.train.methods.base import Method
+from datatools.train.methods.common import common_args, keep_columns, peft_for
 
 COLUMNS = ("prompt", "completion", "label")
 log = logging.getLogger("datatools.train")
@@ -30,7 +30,7 @@ def interleave_across_prompts(rows: list[dict]) -> list[int]:
     completion paired with the *next* row's prompt (sequential sampling); the builder writes a
     prompt's two answers side by side, so as written half those pairs would share a prompt.
     The undesirable rows are rotated by half their count against the desirable ones."""
-    from train.evaluate import prompt_key
+    from datatools.train.evaluate import prompt_key
 
     good = [i for i, r in enumerate(rows) if r["label"]]
     bad = [i for i, r in enumerate(rows) if not r["label"]]
@@ -52,7 +52,7 @@ def interleave_across_prompts(rows: list[dict]) -> list[int]:
 def prepare(train_ds, data, stage, tokenizer=None):
     """λ_D, λ_U computed on the rows that are trained (after the split and pre-flight; KTO Eq. 8)
     and those rows interleaved across prompts for the KL term."""
-    from train.data import kto_weights
+    from datatools.train.data import kto_weights
 
     rows = train_ds.to_list()
     train_ds = train_ds.select(interleave_across_prompts(rows))
@@ -75,7 +75,7 @@ def run_checks(values: dict) -> list:
 def evaluate(model, tokenizer, held_out, train_ds, stage, out_dir, flag_threshold=0.0):
     """Label accuracy of the implicit reward on single answers, pair metrics where a prompt has
     both labels."""
-    from train.evaluate import evaluate_unary
+    from datatools.train.evaluate import evaluate_unary
 
     return evaluate_unary(model, tokenizer, list(held_out), stage_value(stage, "beta"), out_dir,
                           stage_value(stage, "max_length"))

@@ -14,9 +14,9 @@ from __future__ import annotations
 import logging
 import re
 
-from train.defaults import SFT_LR
-from train.methods.base import Method
-from train.methods.common import common_args, keep_columns, peft_for
+from datatools.train.defaults import SFT_LR
+from datatools.train.methods.base import Method
+from datatools.train.methods.common import common_args, keep_columns, peft_for
 
 COLUMNS = ("messages", "prompt", "completion")
 log = logging.getLogger("datatools.train")
@@ -72,8 +72,8 @@ def pieces(row):
 
 def evaluate(model, tokenizer, held_out, train_ds, stage, out_dir, flag_threshold=0.0):
     """Held-out loss and perplexity on the answers, base vs trained."""
-    from train.defaults import stage_value
-    from train.evaluate import evaluate_sft
+    from datatools.train.defaults import stage_value
+    from datatools.train.evaluate import evaluate_sft
 
     return evaluate_sft(model, tokenizer, list(held_out), out_dir, stage_value(stage, "max_length"))
 

@@ -72,6 +72,17 @@ class BackendSpec(BaseModel):
     def vllm_engine_args(self) -> dict[str, Any]:
         return {**VLLM_DEFAULT_ENGINE_ARGS, **self.engine_args}
 
+    def problems(self, ctx, location: str) -> list:
+        """What can be known before loading: local model and adapter folders exist. A model
+        given to the pipeline under this name, or served by an OpenAI-compatible server (which
+        names its own models), is not a local path."""
+        from datatools.step import missing_file
+
+        problems = []
+        if self.backend != "openai" and self.model not in ctx.backends:
+            problems += missing_file(ctx, self.model, f"{location}.model", "model", hub_ok=True)
+        return problems + missing_file(ctx, self.adapter, f"{location}.adapter", "adapter")
+
 
 def make_backend(spec: BackendSpec | dict[str, Any]) -> Backend:
     """Build the backend a spec names. Loading models happens lazily, on first use."""

@@ -17,7 +17,7 @@ from typing import Any
 from datatools.generate.backend import BackendUnreachable, Conversation, Sampling
 from datatools.generate.backends import BackendSpec
 from datatools.redact import redact_url
-from schemas.errors import Problem
+from datatools.schemas.errors import Problem
 
 RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
 MAX_BACKOFF_S = 60.0

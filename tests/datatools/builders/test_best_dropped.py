@@ -9,7 +9,7 @@ import pytest
 
 from datatools.pipeline import run_build
 from datatools.recipe import load_recipe_dict
-from schemas.errors import QualityGateError
+from datatools.schemas.errors import QualityGateError
 
 
 def _ufb(prompt, chosen, rejected, sc, sr, pid):

@@ -7,7 +7,7 @@ from datatools.builders.pairwise import build_pairwise
 from datatools.builders.sft import build_sft
 from datatools.builders.unary import build_unary, kto_weights
 from datatools.frame import frame_from_rows, rows_from_record
-from schemas.recipe import PairwiseParams, SFTParams, UnaryParams
+from datatools.schemas.recipe import PairwiseParams, SFTParams, UnaryParams
 
 P = [{"role": "user", "content": "q"}]
 
@@ -172,7 +172,7 @@ def test_one_ranking_rule_everywhere():
 
 
 def test_trainer_uses_the_builders_kto_weights():
-    from train.data import kto_weights as trainer_weights
+    from datatools.train.data import kto_weights as trainer_weights
 
     for n_d, n_u in [(10, 100), (100, 10), (12, 10)]:
         ds = datasets.Dataset.from_dict({"label": [True] * n_d + [False] * n_u})

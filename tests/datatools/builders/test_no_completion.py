@@ -7,7 +7,7 @@ import pytest
 
 from datatools.pipeline import run_build
 from datatools.recipe import load_recipe_dict
-from schemas.errors import QualityGateError
+from datatools.schemas.errors import QualityGateError
 
 # SQuAD-like rows: the answers sit in a nested object nobody mapped
 QA = [{"id": f"q{i}", "question": f"Which river flows through city {i}?",

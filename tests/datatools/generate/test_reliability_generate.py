@@ -19,7 +19,7 @@ from datatools.generate.backend import BackendUnreachable, Sampling
 from datatools.generate.backends import make_backend
 from datatools.pipeline import run_build
 from datatools.recipe import load_recipe_dict
-from schemas.errors import QualityGateError
+from datatools.schemas.errors import QualityGateError
 
 SECRET = "sk-live0123456789abcdefSECRET"
 

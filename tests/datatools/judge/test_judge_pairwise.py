@@ -102,7 +102,7 @@ def test_bradley_terry_fit():
 
 
 def test_too_many_candidates_and_gate(scripted, frame_of):
-    from schemas.errors import QualityGateError
+    from datatools.schemas.errors import QualityGateError
 
     kept, rejected = judge(scripted(prefers_longer), max_candidates=2)(
         frame_of([("r1", "q", ["a", "bb", "ccc"], {}), ("r2", "q", ["x", "yy"], {})]))

@@ -9,7 +9,7 @@ import yaml
 from datatools.pipeline import run_build
 from datatools.recipe import load_recipe_dict, validate_steps
 from datatools.registry import STEPS
-from schemas.errors import ConfigError
+from datatools.schemas.errors import ConfigError
 
 SNIPPETS = """
 - verifiable:
@@ -116,11 +116,11 @@ def test_pairwise_judge_in_a_build_reports_position_consistency(tmp_path, script
         {"response": "hi"}, {"response": "hello there"}, {"response": "hey you"}]}) + "\n")
     loaded = load_recipe_dict({
         "name": "pw", "sources": [{"path": str(src)}],
-        "steps": [{"judge_pairwise": {"backend": {"model": "judge"}}}],
+        "steps": [{"judge_pairwise": {"backend": {"model": "test/judge"}}}],
         "outputs": {"dir": str(tmp_path / "out"), "pairwise": {}},
     })
     backend = scripted(longer_wins)
-    result = run_build(loaded, quiet=True, backends={"judge": backend})
+    result = run_build(loaded, quiet=True, backends={"test/judge": backend})
     stats = result.report["steps"][0]["stats"]
     assert stats["position_consistency_rate"] == 1.0 and stats["pairs"] == 3
     pair = result.datasets["pairwise"].row(0, named=True)
@@ -128,5 +128,21 @@ def test_pairwise_judge_in_a_build_reports_position_consistency(tmp_path, script
     assert pair["rejected"][-1]["content"] == "hi"
     # A rerun reuses the step's cached output: the judge is not asked again.
     calls = len(backend.calls)
-    again = run_build(loaded, quiet=True, backends={"judge": backend})
+    again = run_build(loaded, quiet=True, backends={"test/judge": backend})
     assert again.report["steps"][0]["cached"] and len(backend.calls) == calls
+
+
+def test_a_judge_model_folder_that_does_not_exist_stops_the_build_before_work(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        load_recipe_dict({
+            "name": "j", "sources": [{"path": str(tmp_path / "data.jsonl")}],
+            "outputs": {"dir": str(tmp_path / "out"), "pairwise": {}},
+            "steps": [{"judge_rubric": {"backend": {"model": "./models/judge-7b"}}},
+                      {"judge_pairwise": {"backend": {"backend": "transformers", "model": "m/x",
+                                                      "adapter": "./no-adapter"}}}]},
+            path=tmp_path / "recipe.yaml")
+    lines = [f"{p.location}: {p.message}" for p in err.value.problems]
+    assert any(line.startswith("steps[0].judge_rubric.backend.model: model './models/judge-7b' "
+                               "not found") for line in lines), lines
+    assert any(line.startswith("steps[1].judge_pairwise.backend.adapter: adapter "
+                               "'./no-adapter' not found") for line in lines), lines

@@ -6,7 +6,7 @@ from pydantic import ValidationError
 
 from datatools.judge.rubric import RubricJudge, RubricParams
 from datatools.step import StepContext
-from schemas.errors import QualityGateError
+from datatools.schemas.errors import QualityGateError
 
 UF = ["helpfulness", "honesty", "instruction_following", "truthfulness"]
 

@@ -8,7 +8,7 @@ import pytest
 from datatools.labels.aggregate import AggregateLabels, AggregateLabelsParams
 from datatools.pipeline import run_build, run_step
 from datatools.recipe import load_recipe_dict
-from schemas.errors import ConfigError, UserError
+from datatools.schemas.errors import ConfigError, UserError
 
 Q_WALL = "Is the Great Wall of China visible from space?"
 A_WALL = "No. From low Earth orbit it is too narrow to see with the naked eye."

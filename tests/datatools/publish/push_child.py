@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 from datatools.publish.hub import push_dataset
-from schemas.errors import UserError
+from datatools.schemas.errors import UserError
 
 out, repo_id, mode = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 result: dict = {}
