@@ -165,5 +165,3 @@ class ExactDedup(Step):
         return self.split(f.with_columns(
             pl.col(self.keep_column).first().over("__key").alias("__first")))
 
-
-CORE_STEPS: dict[str, type[Step]] = {"validate": Validate, "exact_dedup": ExactDedup}

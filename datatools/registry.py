@@ -1,26 +1,60 @@
-"""A plain dict from recipe names to step classes.
+"""The registry: a plain mapping from recipe names to step classes, written here once.
 
-Each group module keeps its own dict (so step families stay independent); importing them is
-cheap because heavy libraries are imported inside the steps, not at module level.
+Each entry names the class by import path, and the class is imported the first time a recipe,
+`datatools steps` or an executor asks for it. A build imports only the steps its recipe uses, so
+start-up does not pay for judges, generation or label aggregation it will never run (they pull
+in pydantic models, regex tables and polars plans at import).
 """
 from __future__ import annotations
 
-from datatools.step import Step
+from collections.abc import Iterator, Mapping
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from datatools.step import Step
+
+# recipe name -> "module:Class"; add a new step here (its class's `name` must match).
+STEP_CLASSES: dict[str, str] = {
+    "validate": "datatools.core_steps:Validate",
+    "exact_dedup": "datatools.core_steps:ExactDedup",
+    "near_dedup": "datatools.filters.near_dedup:NearDedup",
+    "toxicity": "datatools.filters.toxicity:Toxicity",
+    "length": "datatools.filters.length:Length",
+    "low_info": "datatools.filters.low_info:LowInfo",
+    "decontaminate": "datatools.filters.decontaminate:Decontaminate",
+    "generate": "datatools.generate.step:Generate",
+    "judge_rubric": "datatools.judge.rubric:RubricJudge",
+    "judge_pairwise": "datatools.judge.pairwise:PairwiseJudge",
+    "reward_model": "datatools.judge.reward_model:RewardModel",
+    "verifiable": "datatools.judge.verifiable:Verifiable",
+    "combine_scores": "datatools.judge.combine:CombineScores",
+    "aggregate_labels": "datatools.labels.aggregate:AggregateLabels",
+    "judge_agreement": "datatools.labels.judge_agreement:JudgeAgreement",
+}
 
 
-def _collect() -> dict[str, type[Step]]:
-    from datatools.core_steps import CORE_STEPS
-    from datatools.filters import FILTER_STEPS
-    from datatools.generate import GENERATE_STEPS
-    from datatools.judge import JUDGE_STEPS
-    from datatools.labels import LABEL_STEPS
+class StepRegistry(Mapping):
+    """Read-only name -> Step class, importing each class on first access."""
 
-    steps: dict[str, type[Step]] = {}
-    for group in (CORE_STEPS, FILTER_STEPS, GENERATE_STEPS, JUDGE_STEPS, LABEL_STEPS):
-        for name, cls in group.items():
-            assert name not in steps, f"step name {name!r} registered twice"
-            steps[name] = cls
-    return steps
+    def __init__(self, where: dict[str, str]):
+        self._where = where
+        self._loaded: dict[str, type[Step]] = {}
+
+    def __getitem__(self, name: str) -> type[Step]:
+        if name not in self._loaded:
+            module, _, attr = self._where[name].partition(":")  # KeyError for unknown names
+            self._loaded[name] = getattr(import_module(module), attr)
+        return self._loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._where)
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._where
 
 
-STEPS: dict[str, type[Step]] = _collect()
+STEPS: Mapping[str, type[Step]] = StepRegistry(STEP_CLASSES)

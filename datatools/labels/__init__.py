@@ -1,8 +1,3 @@
-"""Steps of the 'labels' family: several labels per answer, and judges against references."""
-from __future__ import annotations
-
-from datatools.labels.aggregate import AggregateLabels
-from datatools.labels.judge_agreement import JudgeAgreement
-from datatools.step import Step
-
-LABEL_STEPS: dict[str, type[Step]] = {cls.name: cls for cls in (AggregateLabels, JudgeAgreement)}
+"""The 'labels' family: several labels per answer (aggregate_labels), judges against
+references (judge_agreement), and conflicting labels (used by validate). Steps are registered
+in datatools/registry.py."""

@@ -6,7 +6,7 @@ import json
 import polars as pl
 import pytest
 
-from datatools.generate import GENERATE_STEPS
+from datatools.registry import STEPS
 from datatools.generate.step import Generate, GenerateParams
 from datatools.step import StepContext
 
@@ -20,7 +20,7 @@ def params(model_dir, **kw):
 
 
 def test_generates_n_per_policy_and_records_provenance(tiny_model_dir, tmp_path, prompt_frame):
-    assert GENERATE_STEPS["generate"] is Generate
+    assert STEPS["generate"] is Generate
     frame = prompt_frame(3, with_completion=True)
     frame = pl.concat([frame, prompt_frame(2).with_columns(pl.lit("x1").alias("id"))])
     step = Generate(params(tiny_model_dir), StepContext(cache_dir=tmp_path, quiet=True, seed=3))
