@@ -155,8 +155,24 @@ def _check_columns(loaded: LoadedRecipe, registry: dict) -> None:
         available |= step.produced_columns()
         problems += [Problem(f"{spec.location}.{p.location}" if p.location else spec.location,
                              p.message) for p in step.check(ctx)]
+    problems += _check_actors(loaded, registry)
     if problems:
         raise ConfigError(problems)
+
+
+def _check_actors(loaded: LoadedRecipe, registry) -> list[Problem]:
+    """`executor.actors` names steps of this recipe that run block by block."""
+    used = [spec.name for spec in loaded.steps]
+    problems = []
+    for name in loaded.recipe.executor.actors:
+        where = f"executor.actors.{name}"
+        if name not in used:
+            problems.append(Problem(where, f"no step {name!r} in this recipe (its steps: "
+                                    f"{', '.join(used) or 'none'})"))
+        elif registry[name].scope == "global":
+            problems.append(Problem(where, f"{name} is a global step: it runs through its own "
+                                    "plan, not on actors"))
+    return problems
 
 
 MAX_YAML_VALUES = 100_000  # a recipe is a page of YAML; aliases must not multiply it

@@ -114,6 +114,17 @@ class Gates(Strict):
     min_rows: int = Field(0, ge=0, description="fail if the final frame has fewer rows")
 
 
+class ActorSpec(Strict):
+    """How the `ray` executor runs one row/record step as a pool of actors (one step instance,
+    and so one loaded model, per actor), e.g. one vLLM replica per GPU."""
+
+    replicas: int = Field(1, ge=1, description="actors running the step side by side "
+                          "(data-parallel replicas)")
+    num_gpus: float = Field(0, ge=0, description="GPUs reserved per actor (1 for a vLLM "
+                            "replica per GPU; tensor-parallel engines need engine_args too)")
+    num_cpus: float = Field(1, gt=0, description="CPUs reserved per actor")
+
+
 class ExecutorSpec(Strict):
     """Where the steps run: `local` (in this process, in memory) or `ray` (Ray Data blocks)."""
 
@@ -134,6 +145,10 @@ class ExecutorSpec(Strict):
     shuffle: Literal["sort", "hash"] = Field(
         "sort", description="ray: shuffle of the dedup group-bys; sort starts fast (one "
         "machine), hash scales better on a cluster (it starts aggregator actors first)")
+    actors: dict[str, ActorSpec] = Field(
+        default_factory=dict, description="ray: steps (by name) to run as actor pools, e.g. "
+        "{generate: {replicas: 8, num_gpus: 1}}; steps that load a model (generate, LLM "
+        "judges, reward_model, toxicity) run as one CPU actor unless named here")
 
 
 class Recipe(Strict):

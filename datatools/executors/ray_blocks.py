@@ -61,9 +61,11 @@ def collect(ds, keep_order_column: bool = False) -> pl.DataFrame:
 
 
 def block_task(split: Callable[[pl.DataFrame], tuple[pl.DataFrame, pl.DataFrame]],
-               books: Path, renumber: bool = False):
+               books: Path, renumber: bool = False, stats: Callable[[], dict] | None = None):
     """A map_batches function: block → `split` → kept block; rejected rows and the tally are
-    written to `books`. `renumber` for steps that add rows (their new rows get new orders)."""
+    written to `books`. `renumber` for steps that add rows (their new rows get new orders).
+    `stats`: the step's own stats after the block (e.g. generate's requests and new tokens),
+    kept per block in the tally."""
 
     def run(table):
         frame = pl.from_arrow(table)
@@ -81,20 +83,29 @@ def block_task(split: Callable[[pl.DataFrame], tuple[pl.DataFrame, pl.DataFrame]
         tally = {"rows_in": frame.height, "records_in": frame["id"].n_unique(),
                  "kept": kept.height, "records_out": kept["id"].n_unique(),
                  "rejected": rejected.height}
-        (books / f"{name}.json").write_text(json.dumps(tally))
+        if stats is not None:
+            tally["step_stats"] = stats()
+        (books / f"{name}.json").write_text(json.dumps(tally, default=str))
         return kept.to_arrow()
 
     return run
 
 
 def read_books(books: Path) -> tuple[dict[str, int], pl.DataFrame | None]:
-    """(summed tallies, rejected rows in frame order) of one step."""
+    """(summed tallies, rejected rows in frame order) of one step; a step's own stats are
+    listed per block (`block_stats`, in frame order): rates do not add up across blocks."""
     totals = {"rows_in": 0, "records_in": 0, "kept": 0, "records_out": 0, "rejected": 0,
               "blocks": 0}
+    block_stats = []
     for f in sorted(books.glob("*.json")):
-        for k, v in json.loads(f.read_text()).items():
+        tally = json.loads(f.read_text())
+        if "step_stats" in tally:
+            block_stats.append(tally.pop("step_stats"))
+        for k, v in tally.items():
             totals[k] += v
         totals["blocks"] += 1
+    if block_stats:
+        totals["block_stats"] = block_stats
     parts = [pl.read_parquet(f) for f in sorted(books.glob("*.parquet"))]
     rejected = pl.concat(parts, how="vertical_relaxed") if parts else None
     if rejected is not None and rejected.height != totals["rejected"]:

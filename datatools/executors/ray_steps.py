@@ -94,7 +94,9 @@ def run_steps_on_ray(loaded, frame, fingerprint, ctx, use_cache=True, ledger=Non
                 kept=totals["kept"], rejected=totals["rejected"],
                 by_reason=_by_reason(rejected), seconds=round(time.perf_counter() - started, 3),
                 cached=False, records_in=totals["records_in"], records_out=totals["records_out"],
-                stats={"executor": "ray", "ran_as": ran_as, "blocks": totals["blocks"]},
+                stats={"executor": "ray", "ran_as": ran_as, "blocks": totals["blocks"],
+                       **({"block_stats": totals["block_stats"]} if "block_stats" in totals
+                          else {})},
             )
             reports.append(report)
             ledger.add_rejected(item.name, rejected)
@@ -107,8 +109,16 @@ def _run_one(step, item, ds, books: Path, plans, spec, ray):
     """(the step's kept dataset, materialised; how it ran)."""
     location = item.location
     if step.scope in ("row", "record"):
+        actors = actor_spec(step, spec)
+        if actors is not None:
+            # one step instance per actor: a model loads once per replica, not once per block
+            return ds.map_batches(
+                StepActor, fn_constructor_args=(step, books, location),
+                concurrency=actors.replicas, num_gpus=actors.num_gpus,
+                num_cpus=actors.num_cpus, batch_format="pyarrow", batch_size=None,
+                zero_copy_batch=True).materialize(), f"actors ({step.scope}) x{actors.replicas}"
         task = block_task(lambda f: run_step(step, f, location), books,
-                          renumber=not step.row_preserving)
+                          renumber=not step.row_preserving, stats=lambda: step_stats(step))
         return ds.map_batches(task, batch_format="pyarrow", batch_size=None,
                               zero_copy_batch=True).materialize(), f"blocks ({step.scope})"
     if step.name in plans:
@@ -120,3 +130,30 @@ def _run_one(step, item, ds, books: Path, plans, spec, ray):
                       renumber=not step.row_preserving)
     kept = pl.from_arrow(task(whole.to_arrow()))
     return to_blocks(kept.drop(ORDER), spec.block_rows).materialize(), "driver"
+
+
+def actor_spec(step, spec):
+    """The actor pool a row/record step runs on, or None for plain block tasks: steps named
+    in `executor.actors`, and steps that load a model (one CPU actor by default)."""
+    from datatools.schemas.recipe import ActorSpec
+
+    if step.name in spec.actors:
+        return spec.actors[step.name]
+    return ActorSpec() if step.loads_model else None
+
+
+class StepActor:
+    """A Ray Data actor holding one step (and the models it loads) across the blocks it is
+    given; the same block task, so books and accounting are as for plain tasks."""
+
+    def __init__(self, step, books: Path, location: str):
+        self.task = block_task(lambda f: run_step(step, f, location), books,
+                               renumber=not step.row_preserving, stats=lambda: step_stats(step))
+
+    def __call__(self, table):
+        return self.task(table)
+
+
+def step_stats(step) -> dict:
+    """A step's own stats after a block (steps set `self.stats` in their call); {} if none."""
+    return dict(getattr(step, "stats", None) or {})

@@ -82,6 +82,7 @@ class Toxicity(Step):
     toxicity.rejected.<label>, toxicity.completion.<label>."""
 
     name = "toxicity"
+    loads_model = True
     scope = "record"  # per-record policy
     filters_rows = True
     Params = ToxicityParams

@@ -45,6 +45,7 @@ class RewardModel(Step):
     """Score candidates with a sequence-classification reward model (transformers, batched)."""
 
     name = "reward_model"
+    loads_model = True
     scope = "row"
     Params = RewardModelParams
     requires = ("prompt", "completion")

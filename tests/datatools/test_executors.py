@@ -34,3 +34,32 @@ def test_unknown_executor_kind_is_a_config_error(tmp_path):
                           "outputs": {"dir": "out"}, "executor": {"kind": "spark", "adress": 1}})
     text = str(err.value)
     assert "executor.kind" in text and "executor.adress" in text
+
+
+def test_actor_pools_must_name_block_steps_of_the_recipe(tmp_path):
+    from datatools.recipe import load_recipe_dict
+
+    with pytest.raises(ConfigError) as err:
+        load_recipe_dict({
+            "name": "a", "sources": [{"path": str(tmp_path / "d.jsonl")}],
+            "steps": [{"validate": {}}, {"exact_dedup": {}}],
+            "outputs": {"dir": str(tmp_path / "out")},
+            "executor": {"kind": "ray", "actors": {"generate": {"replicas": 2},
+                                                    "exact_dedup": {"num_gpus": 1}}}})
+    lines = [f"{p.location}: {p.message}" for p in err.value.problems]
+    assert "executor.actors.generate: no step 'generate' in this recipe (its steps: validate, " \
+           "exact_dedup)" in lines
+    assert any(line.startswith("executor.actors.exact_dedup: exact_dedup is a global step")
+               for line in lines), lines
+
+
+def test_steps_that_load_a_model_run_on_actors_by_default():
+    from datatools.executors.ray_steps import actor_spec
+    from datatools.schemas.recipe import ExecutorSpec
+
+    spec = ExecutorSpec(kind="ray", actors={"low_info": {"replicas": 3}})
+    generate, low_info, length = (STEPS[n]() if n != "generate" else STEPS[n].__new__(STEPS[n])
+                                  for n in ("generate", "low_info", "length"))
+    assert actor_spec(generate, spec).replicas == 1  # loads a model: one actor
+    assert actor_spec(low_info, spec).replicas == 3  # named in executor.actors
+    assert actor_spec(length, spec) is None  # plain block tasks

@@ -97,3 +97,41 @@ def test_ray_build_equals_local_build(ray_cluster, shared_data, tmp_path):
     assert local.ledger.equals(on_ray.ledger)  # every dropped row, reason, detail and payload
     assert pl.read_parquet(tmp_path / "local" / "candidates" / "candidates.parquet").equals(
         pl.read_parquet(tmp_path / "ray" / "candidates" / "candidates.parquet"))
+
+
+def generation_recipe(tmp_path, model, out: str, executor: dict):
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"prompt": f"Name a colour, number {i}."}) + "\n"
+                               for i in range(12)))
+    return load_recipe_dict({
+        "name": "gen-on-ray", "seed": 1, "sources": [{"path": str(prompts)}],
+        "steps": [{"generate": {"batch_size": 1, "policies": [{  # batch 1: each request seeded
+            "backend": "transformers", "model": str(model), "name": "tiny",  # any block size
+            "n": 1, "max_tokens": 6, "temperature": 1.0}]}}],  # gives the same seeded text
+        "outputs": {"dir": str(tmp_path / out), "sft": {}},
+        "executor": {"kind": "ray", "block_rows": 4, **executor},
+    })
+
+
+def new_tokens(report) -> int:
+    [step] = report["steps"]
+    return sum(p["new_tokens"] for block in step["stats"]["block_stats"]
+               for p in block["policies"].values())
+
+
+def test_generation_on_ray_actors_matches_local_and_resumes_from_the_cache(
+        ray_cluster, tiny_model_dir, tmp_path):
+    def build(out, executor=None, **kw):
+        loaded = generation_recipe(tmp_path, tiny_model_dir, out, kw)
+        return run_build(loaded, quiet=True, executor=executor)
+
+    local = build("local", executor="local")
+    on_ray = build("ray", actors={"generate": {"replicas": 2}})
+    [step] = on_ray.report["steps"]
+    assert step["stats"]["ran_as"] == "actors (record) x2" and step["stats"]["blocks"] == 3
+    assert new_tokens(on_ray.report) > 0
+    sft = lambda name: pl.read_parquet(tmp_path / name / "sft" / "*.parquet")  # noqa: E731
+    assert sft("local").height == 12 and sft("local").equals(sft("ray"))
+    # a rerun (e.g. after a killed job) sends nothing that finished: every answer is cached
+    again = build("ray", actors={"generate": {"replicas": 2}})
+    assert new_tokens(again.report) == 0 and sft("ray").equals(sft("local"))
