@@ -23,8 +23,7 @@ from datatools.profiling import Profile
 from datatools.recipe import LoadedRecipe
 from datatools.redact import redact
 from datatools.step import Step, StepContext
-from datatools.step_cache import kept_rows_of, load_step, store_step
-from datatools.step_inputs import inputs_token
+from datatools.step_cache import kept_rows_of, load_step, step_key, store_step
 from datatools.schemas.errors import ConfigError, Problem, QualityGateError
 
 
@@ -195,7 +194,7 @@ def run_steps(loaded: LoadedRecipe, frame: pl.DataFrame | list[pl.DataFrame], fi
         phase = profile.start()
         step = STEPS[spec.name](spec.params, ctx)
         params = spec.params.model_dump(mode="json")
-        key = stable_id(key, spec.name, params, step.cache_token(), inputs_token(params, ctx.workdir))
+        key = step_key(key, spec.name, params, step, ctx.workdir)
         rows_in, records_in = frame.height, frame["id"].n_unique()
         started = time.perf_counter()
         folder = cache / f"{spec.index:02d}-{spec.name}-{key}" if cache else None

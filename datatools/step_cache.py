@@ -12,8 +12,17 @@ from pathlib import Path
 
 import polars as pl
 
+from datatools.frame import stable_id
 from datatools.outputs import write_parquet
 from datatools.step import Step
+from datatools.step_inputs import inputs_token
+
+
+def step_key(previous: str, name: str, params: dict, step: Step, workdir: Path) -> str:
+    """A step's cache key: the previous key (the chain starts at the sources' content hash)
+    with this step's name, params, model identities (`cache_token`) and the content of every
+    file its params name. Changing one step reruns it and everything after, nothing before."""
+    return stable_id(previous, name, params, step.cache_token(), inputs_token(params, workdir))
 
 
 def kept_rows_of(step: Step, frame: pl.DataFrame, kept: pl.DataFrame,

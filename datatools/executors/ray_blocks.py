@@ -112,3 +112,53 @@ def read_books(books: Path) -> tuple[dict[str, int], pl.DataFrame | None]:
         raise RuntimeError(f"{books}: {rejected.height} rejected rows on disk, "
                            f"{totals['rejected']} counted")
     return totals, rejected
+
+
+# --- the step cache on Ray: a step's kept blocks beside its books, `done` written last ---
+
+def save_result(ds, books: Path, ran_as: str):
+    """Write each kept block to `books/kept/` (named by its first order, as the books are) and
+    mark the entry complete; returns the dataset of the written blocks."""
+    import ray
+
+    kept = books / "kept"
+    kept.mkdir(exist_ok=True)
+
+    def save(table):
+        frame = pl.from_arrow(table)
+        if frame.height:
+            frame.write_parquet(kept / f"{int(frame[ORDER][0]):020d}.parquet")
+        return table
+
+    ds = ds.map_batches(save, batch_format="pyarrow", batch_size=None,
+                        zero_copy_batch=True).materialize()
+    if not any(kept.iterdir()):  # nothing kept: keep the schema of the empty result
+        pl.from_arrow(ray.get(ds.to_arrow_refs())[0]).write_parquet(kept / "empty.parquet")
+    (books / "done").write_text(ran_as)  # not *.json: those are the block tallies
+    return ds
+
+
+def cached_result(books: Path, rows_in: int, ray):
+    """(dataset, how it ran) of a complete cache entry whose input had `rows_in` rows; None
+    otherwise (missing, half-written by a killed run, or another input)."""
+    done = books / "done"
+    if not done.is_file():
+        return None
+    try:
+        totals, _ = read_books(books)
+    except (OSError, RuntimeError, ValueError):
+        return None
+    if totals["rows_in"] != rows_in:
+        return None
+    parts = sorted((books / "kept").glob("*.parquet"))
+    if not parts:
+        return None
+    import ray.data
+
+    read = ray.remote(_read_part)  # the blocks are read by tasks, not through this process
+    ds = ray.data.from_arrow_refs([read.remote(str(p)) for p in parts])
+    return ds, done.read_text() + " (cached)"
+
+
+def _read_part(path: str):
+    return pl.read_parquet(path).to_arrow()

@@ -18,9 +18,11 @@ from pathlib import Path
 
 import polars as pl
 
-from datatools.executors.ray_blocks import ORDER, block_task, collect, read_books, to_blocks
+from datatools.executors.ray_blocks import (ORDER, block_task, cached_result, collect,
+                                            read_books, save_result, to_blocks)
 from datatools.outputs import Ledger
 from datatools.pipeline import StepReport, _by_reason, _gate, run_step
+from datatools.step_cache import step_key
 
 # Ray splits a task's output into blocks above this size; our blocks must stay whole records,
 # so the limit is raised well above any block we make (block_rows bounds them instead).
@@ -65,7 +67,9 @@ def partitions(spec, ray) -> int:
 
 
 def run_steps_on_ray(loaded, frame, fingerprint, ctx, use_cache=True, ledger=None):
-    """`pipeline.run_steps` on Ray. The step cache is not used (`use_cache` is ignored)."""
+    """`pipeline.run_steps` on Ray. With `use_cache`, each step's result (its kept blocks and
+    its books) is kept under the same key chain as the local step cache, and reused when the
+    key and the input's row count match."""
     from datatools.executors.ray_dedup import PLANS
     from datatools.registry import STEPS
 
@@ -76,24 +80,33 @@ def run_steps_on_ray(loaded, frame, fingerprint, ctx, use_cache=True, ledger=Non
     # block tasks run elsewhere: no progress bars there, and injected objects stay here
     worker_ctx = replace(ctx, quiet=True, backends={})
     books_root = (ctx.cache_dir or loaded.out_dir / ".cache") / "ray"
-    reports = []
+    reports, key, rows = [], fingerprint, frame.height
     with ray_session(spec, quiet=ctx.quiet) as ray:
         ds = to_blocks(frame, spec.block_rows).materialize()
         del frame
         for item in loaded.steps:
             step = STEPS[item.name](item.params, worker_ctx)
             started = time.perf_counter()
-            books = books_root / f"{item.index:02d}-{item.name}"
-            shutil.rmtree(books, ignore_errors=True)
-            books.mkdir(parents=True)
-            ds, ran_as = _run_one(step, item, ds, books, PLANS, spec, ray)
+            key = step_key(key, item.name, item.params.model_dump(mode="json"), step, ctx.workdir)
+            books = books_root / (f"{item.index:02d}-{item.name}" + (f"-{key}" if use_cache else ""))
+            hit = cached_result(books, rows, ray) if use_cache else None
+            if hit is not None:
+                ds, ran_as = hit
+            else:
+                shutil.rmtree(books, ignore_errors=True)
+                books.mkdir(parents=True)
+                ds, ran_as = _run_one(step, item, ds, books, PLANS, spec, ray)
+                if use_cache:
+                    ds = save_result(ds, books, ran_as)
             totals, rejected = read_books(books)
+            rows = totals["kept"]
             rejected = rejected if rejected is not None else pl.DataFrame()
             report = StepReport(
                 name=item.name, location=item.location, rows_in=totals["rows_in"],
                 kept=totals["kept"], rejected=totals["rejected"],
                 by_reason=_by_reason(rejected), seconds=round(time.perf_counter() - started, 3),
-                cached=False, records_in=totals["records_in"], records_out=totals["records_out"],
+                cached=hit is not None, records_in=totals["records_in"],
+                records_out=totals["records_out"],
                 stats={"executor": "ray", "ran_as": ran_as, "blocks": totals["blocks"],
                        **({"block_stats": totals["block_stats"]} if "block_stats" in totals
                           else {})},

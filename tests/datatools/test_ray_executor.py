@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
 import polars as pl
 import pytest
@@ -132,6 +133,34 @@ def test_generation_on_ray_actors_matches_local_and_resumes_from_the_cache(
     assert new_tokens(on_ray.report) > 0
     sft = lambda name: pl.read_parquet(tmp_path / name / "sft" / "*.parquet")  # noqa: E731
     assert sft("local").height == 12 and sft("local").equals(sft("ray"))
-    # a rerun (e.g. after a killed job) sends nothing that finished: every answer is cached
+    # a rerun reuses the step's cached result
     again = build("ray", actors={"generate": {"replicas": 2}})
-    assert new_tokens(again.report) == 0 and sft("ray").equals(sft("local"))
+    assert again.report["steps"][0]["cached"] and sft("ray").equals(sft("local"))
+    # a job killed after its requests finished but before the step's result was kept: the
+    # rerun generates again, but sends nothing that finished (every answer is in the cache)
+    [step_entry] = tmp_path.glob(".ray.datatools/cache/ray/00-generate-*")
+    shutil.rmtree(step_entry)
+    resumed = build("ray", actors={"generate": {"replicas": 2}})
+    assert not resumed.report["steps"][0]["cached"]
+    assert new_tokens(resumed.report) == 0 and sft("ray").equals(sft("local"))
+
+
+def test_ray_step_cache_reuses_unchanged_steps_and_reruns_from_a_changed_one(
+        ray_cluster, shared_data, tmp_path):
+    def build(max_words=300):
+        loaded = recipe(shared_data, tmp_path, "out")
+        loaded.steps[3].params = loaded.steps[3].params.model_validate(
+            {"prompt": {"max_words": max_words}})
+        return run_build(loaded, quiet=True, executor="ray")
+
+    first = build()
+    assert [s["cached"] for s in first.report["steps"]] == [False] * 5
+    again = build()
+    assert [s["cached"] for s in again.report["steps"]] == [True] * 5
+    assert again.report["steps"][1]["stats"]["ran_as"] == "plan (cached)"
+    assert again.ledger.equals(first.ledger) and again.report["outputs"] == first.report["outputs"]
+    pairs = pl.read_parquet(tmp_path / "out" / "pairwise" / "*.parquet")
+    changed = build(max_words=40)  # the 4th step's params: it and the 5th rerun
+    assert [s["cached"] for s in changed.report["steps"]] == [True, True, True, False, False]
+    assert changed.report["steps"][3]["rejected"] > first.report["steps"][3]["rejected"]
+    assert pl.read_parquet(tmp_path / "out" / "pairwise" / "*.parquet").height < pairs.height
