@@ -18,7 +18,8 @@ from datatools.schemas.recipe import Source
 from datatools.formats import combine_kinds, detect_name
 from datatools.frame import LEDGER_SCHEMA
 from datatools.formats.detect import SAMPLE_SIZE
-from datatools.readers.files import add_json_line, file_kind, iter_file
+from datatools.readers.files import file_kind, iter_file
+from datatools.readers.json_file import add_json_line
 from datatools.readers.hf import is_saved_dataset, read_hub, read_saved
 from datatools.readers.raw import RawPart
 from datatools.readers.rows import frame_from_candidate_rows, parse_part

@@ -24,7 +24,7 @@ import xxhash
 
 from datatools.formats.base import PAIRWISE, PROMPT, SFT, UNARY
 from datatools.frame import FRAME_SCHEMA, MESSAGE
-from datatools.readers.files import add_json_line
+from datatools.readers.json_file import add_json_line
 from datatools.readers.raw import RawPart
 from datatools.readers.rows import add_parsed, frame_from_candidate_rows, parse_one, take_id
 
