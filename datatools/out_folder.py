@@ -31,7 +31,7 @@ from pathlib import Path
 from datatools.schemas.errors import ConfigError, Problem, UserError
 
 MANIFEST = ".datatools.json"  # in every build folder, so OUT/.datatools.json says who wrote it
-BUILD_NAMES = ("sft", "pairwise", "unary", "rejects", "candidates", "report.json", "README.md",
+BUILD_NAMES = ("sft", "pairwise", "unary", "prompts", "rejects", "candidates", "report.json", "README.md",
                "report.html", ".cache", MANIFEST)
 _OLD_LEFTOVERS = (".staging-", ".old-")  # staging folders of the layout before this one
 

@@ -121,6 +121,17 @@ class Staging:
         self._add(name)
         return folder
 
+    def write_dataset(self, kind: str, data: pl.DataFrame, metadata: dict | None) -> Path:
+        """OUT/<kind>/train.parquet; a dataset with a `split` column (prompts) is written one
+        file per split, `test` holding held-out rows no trainer reads (train.data skips it)."""
+        if "split" not in data.columns:
+            return self.write_frame(kind, data, metadata=metadata)
+        folder = self.dir / kind
+        for split in split_names(data):
+            part = data.filter(pl.col("split") == split).drop("split")
+            folder = self.write_frame(kind, part, file=f"{split}.parquet", metadata=metadata)
+        return folder
+
     def write_ledger(self, ledger: Ledger) -> Path:
         folder = self.dir / "rejects"
         folder.mkdir(parents=True, exist_ok=True)
@@ -160,7 +171,7 @@ def write_outputs(out: OutFolder | Path, frame: pl.DataFrame, ledger: Ledger,
     try:
         for kind, data in datasets.items():
             with profile.phase(f"write {kind}"):
-                staging.write_frame(kind, data, metadata=metadata[kind])
+                staging.write_dataset(kind, data, metadata[kind])
         with profile.phase("write rejects (ledger)"):
             staging.write_ledger(ledger)
         if candidates != "none":
@@ -181,6 +192,11 @@ def write_outputs(out: OutFolder | Path, frame: pl.DataFrame, ledger: Ledger,
                                 "nothing visible was changed")) from None
     with profile.phase("publish (switch)"):
         out.publish()
+
+
+def split_names(data: pl.DataFrame) -> list[str]:
+    """The files a split dataset is written as: train always (maybe empty), then the others."""
+    return ["train"] + sorted(set(data["split"].unique().drop_nulls().to_list()) - {"train"})
 
 
 def disk_full(err: OSError) -> bool:

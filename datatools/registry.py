@@ -31,6 +31,7 @@ STEP_CLASSES: dict[str, str] = {
     "combine_scores": "datatools.judge.combine:CombineScores",
     "aggregate_labels": "datatools.labels.aggregate:AggregateLabels",
     "judge_agreement": "datatools.labels.judge_agreement:JudgeAgreement",
+    "constrain_prompts": "datatools.synth.constrain:ConstrainPrompts",
 }
 
 

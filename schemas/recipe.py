@@ -87,11 +87,27 @@ class SFTParams(Strict):
     format: Literal["messages", "prompt_completion"] = "messages"
 
 
+class PromptsParams(Strict):
+    """Prompt-only rows for GRPO / on-policy loops: prompt, answer, constraints
+    (OUT/prompts/train.parquet; records marked meta.split = held_out in test.parquet)."""
+
+    answer_key: str | None = Field("answer", description="meta key of the reference answer")
+    constraints_key: str | None = Field(
+        "constraints", description="meta key of the constraint spec (any shape the verifiers "
+        "read; IFEval's own instruction_id_list + kwargs columns are read when it is absent)")
+    require_checks: bool = Field(
+        True, description="drop records with no answer and no constraints (build.prompts."
+        "unverifiable): a verifier reward cannot score them")
+
+
 class Outputs(Strict):
     dir: str = Field(..., description="output folder; relative paths resolve from the recipe")
     pairwise: PairwiseParams | None = None
     unary: UnaryParams | None = None
     sft: SFTParams | None = None
+    prompts: PromptsParams | None = Field(
+        None, description="prompt-only rows with answer + constraints (GRPO, `datatools loop`); "
+        "held-out records go to prompts/test.parquet")
     push: PushParams | None = Field(None, description="push the datasets to the Hub after a build")
     candidates: Literal["full", "scores", "none"] = Field(
         "full", description="OUT/candidates/, the final judged candidate frame: full (every "

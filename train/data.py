@@ -25,7 +25,8 @@ def load_training_data(data: str | Path, method: str, seed: int = 0, workdir: Pa
     if path.is_dir():
         if (path / kind).is_dir() and not any(path.glob("*.parquet")):
             path = path / kind  # an OUT folder of a build: take OUT/<kind>
-        files = sorted(str(p) for p in path.rglob("*.parquet"))
+        # test.parquet is a build's held-out split (OUT/prompts/test.parquet): never trained on
+        files = sorted(str(p) for p in path.rglob("*.parquet") if p.name != "test.parquet")
         if not files:
             raise SourceError(Problem(str(path), "no parquet files: expected a built dataset folder "
                                                  f"such as OUT/{kind}"))

@@ -1,7 +1,8 @@
 """Builders: the final candidate frame → one dataset per `outputs:` kind.
 
 `BUILDERS` is the registry, in build order: each entry takes (frame, params, BuildContext)
-and returns a `Built` (dataset, skipped-record ledger rows, metadata). A new output kind is a
+and returns a `Built` (dataset, skipped-record ledger rows, metadata). A dataset with a
+`split` column is written one file per split (OUT/<kind>/train.parquet, test.parquet). A new output kind is a
 module with its builder function, a params model on `schemas.recipe.Outputs`, and one entry
 here. All builders rank candidates with the one rule in `ranking.py`.
 """
@@ -53,6 +54,12 @@ def _sft(frame, params, ctx: BuildContext) -> Built:
     return Built(data, skipped)
 
 
+def _prompts(frame, params, ctx: BuildContext) -> Built:
+    from datatools.builders.prompts import build_prompts
+
+    return Built(*build_prompts(frame, params))
+
+
 BUILDERS: dict[str, Callable[[Any, Any, BuildContext], Built]] = {
-    "pairwise": _pairwise, "unary": _unary, "sft": _sft,
+    "pairwise": _pairwise, "unary": _unary, "sft": _sft, "prompts": _prompts,
 }

@@ -18,8 +18,8 @@ from pydantic import Field, field_validator
 
 from datatools.judge.llm import JudgeParams, judge_column, split_by_reasons
 from datatools.step import Step
-from datatools.verifiers import (CHECK_NAMES, ConstraintError, merge_constraints,
-                                 parse_constraints, score_completion)
+from datatools.verifiers import (CHECK_NAMES, ConstraintError, constraints_from_meta,
+                                 merge_constraints, parse_constraints, score_completion)
 
 NO_CHECKS = "judge.no_checks"
 BAD_CONSTRAINTS = "judge.bad_constraints"
@@ -99,7 +99,7 @@ class Verifiable(Step):
         if p.answer_column is None and p.answer_key:
             answer_value = meta.get(p.answer_key)
         base = self._base_constraints
-        own = meta.get(p.constraints_key) if p.constraints_key else None
+        own = constraints_from_meta(meta, p.constraints_key)
         try:
             constraints = merge_constraints(
                 base, parse_constraints(own, f"meta[{p.constraints_key!r}]"))

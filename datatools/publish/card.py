@@ -23,14 +23,22 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
+def data_files(report: dict, kind: str) -> list[dict]:
+    """A kind's splits: train, plus test where the builder split it (prompts' held-out rows)."""
+    splits = (report["outputs"][kind].get("splits") or {})
+    if not splits.get("test"):
+        return [{"split": "train", "path": f"{kind}/*.parquet"}]
+    return [{"split": s, "path": f"{kind}/{s}.parquet"} for s in splits if splits[s] or s == "train"]
+
+
 def card_metadata(report: dict, kinds: list[str], license: str | None = None) -> dict:
     rows = max((report["outputs"][k].get("rows", 0) for k in kinds), default=0)
     tags = ["datatools", "preference"] + [t for k, t in (("pairwise", "dpo"), ("unary", "kto"),
-                                                          ("sft", "sft")) if k in kinds]
+                                                          ("sft", "sft"), ("prompts", "grpo"))
+                                           if k in kinds]
     if facts.uses_generation(report):
         tags.append("synthetic")
-    configs = [{"config_name": k, "data_files": [{"split": "train", "path": f"{k}/*.parquet"}]}
-               for k in kinds]
+    configs = [{"config_name": k, "data_files": data_files(report, k)} for k in kinds]
     if configs:  # `load_dataset(OUT)` without a config name then loads the first kind
         configs[0]["default"] = True
     return {

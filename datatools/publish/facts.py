@@ -9,8 +9,9 @@ from __future__ import annotations
 import re
 from typing import Any, Iterator
 
-KIND_ORDER = ("pairwise", "unary", "sft")
-TRAINERS = {"pairwise": "DPOTrainer", "unary": "KTOTrainer", "sft": "SFTTrainer"}
+KIND_ORDER = ("pairwise", "unary", "sft", "prompts")
+TRAINERS = {"pairwise": "DPOTrainer", "unary": "KTOTrainer", "sft": "SFTTrainer",
+            "prompts": "GRPOTrainer"}
 JUDGE_STEPS = {"judge_rubric", "judge_pairwise", "reward_model", "verifiable", "combine_scores"}
 DEFAULT_JUDGE_COLUMN = {"judge_rubric": "judge_rubric", "judge_pairwise": "judge_pairwise",
                         "reward_model": "judge_reward_model", "verifiable": "judge_verifiable",

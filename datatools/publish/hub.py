@@ -98,7 +98,7 @@ def _push_one(api, out_dir: Path, report: dict, repo: str, kinds: list[str], pri
         api.create_branch(repo, branch=revision, repo_type="dataset", exist_ok=True)
     uploads = {}
     for kind in kinds:
-        for name in ("train.parquet", "metadata.json"):
+        for name in ("train.parquet", "test.parquet", "metadata.json"):
             if (out_dir / kind / name).is_file():
                 uploads[f"{kind}/{name}"] = out_dir / kind / name
     existing = api.list_repo_files(repo, repo_type="dataset", revision=revision)

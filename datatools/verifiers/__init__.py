@@ -2,7 +2,8 @@
 GRPO's reward functions. `score_completion(text, answer, constraints)` is the entry point;
 `CHECK_NAMES` lists every constraint it knows (25 IFEval types + the short keys)."""
 from datatools.verifiers.score import (ANSWER, Constraint, ConstraintError, Verdict,
-                                       merge_constraints, parse_constraints, score_completion)
+                                       constraints_from_meta, merge_constraints,
+                                       parse_constraints, score_completion)
 from datatools.verifiers.checks import REGISTRY
 from datatools.verifiers.ifeval import IFEVAL_CHECKS
 from datatools.verifiers.legacy import LEGACY_KEYS, Constraints
@@ -10,5 +11,5 @@ from datatools.verifiers.legacy import LEGACY_KEYS, Constraints
 CHECK_NAMES = (ANSWER,) + LEGACY_KEYS + IFEVAL_CHECKS
 
 __all__ = ["ANSWER", "CHECK_NAMES", "Constraint", "ConstraintError", "Constraints",
-           "IFEVAL_CHECKS", "LEGACY_KEYS", "REGISTRY", "Verdict", "merge_constraints",
+           "IFEVAL_CHECKS", "LEGACY_KEYS", "REGISTRY", "Verdict", "constraints_from_meta", "merge_constraints",
            "parse_constraints", "score_completion"]

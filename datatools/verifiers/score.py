@@ -164,6 +164,19 @@ class Verdict:
         return "; ".join(f"{c}: {d}" for c, (ok, d) in self.results.items() if not ok)
 
 
+IFEVAL_COLUMNS = ("instruction_id_list", "kwargs")
+
+
+def constraints_from_meta(meta: dict, key: str | None = "constraints"):
+    """A record's own constraint spec: `meta[key]`, else IFEval's own columns carried as meta
+    (`instruction_id_list` + `kwargs`, as google/IFEval rows read in); None when neither."""
+    if key and meta.get(key) is not None:
+        return meta[key]
+    if IFEVAL_COLUMNS[0] in meta:
+        return {k: meta.get(k) for k in IFEVAL_COLUMNS if k in meta}
+    return None
+
+
 def score_completion(text: str, answer: Any = None, constraints: Any = None) -> Verdict:
     """Verify one completion: its final answer against `answer` (a number, a bare answer or a
     GSM8K/MATH solution; None: no answer check) and every constraint in `constraints` (any

@@ -1,0 +1,1 @@
+"""Steps that synthesise records (prompts with verifiable constraints)."""
