@@ -1,6 +1,6 @@
 """The recipe's `train:` section. `extra="forbid"` so a typo is an error, not a silent default.
 
-Either one `method` (sft | dpo | kto) or `stages: [...]`. Hyperparameters given at the top of
+Either one `method` (sft | dpo | kto | grpo) or `stages: [...]`. Hyperparameters given at the top of
 the section are defaults for every stage; a stage's own values win. Unset values fall back to the
 LoRA-appropriate defaults in `train.defaults` (documented there), never to TRL's full fine-tuning
 defaults (1e-6 barely moves a LoRA adapter).
@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Method = Literal["sft", "dpo", "kto"]
+Method = Literal["sft", "dpo", "kto", "grpo"]
 # DPO losses TRL 1.16 offers in DPOTrainer (stable API): sigmoid = DPO (Rafailov et al. 2023,
 # Eq. 7); ipo = IPO (Azar et al. 2023, length-averaged in TRL); robust = noise-tolerant DPO
 # (Chowdhury et al. 2024, label_smoothing = flip probability); sigmoid_norm = TÜLU 3's
@@ -35,6 +35,31 @@ class LoraSettings(_Strict):
     alpha: int | None = Field(None, ge=1, description="lora_alpha (scale = alpha / r)")
     dropout: float | None = Field(None, ge=0, lt=1)
     target_modules: list[str] | Literal["all-linear"] | None = None
+
+
+class GRPOSettings(_Strict):
+    """GRPO with the verifiers as rewards (train/methods/grpo.py)."""
+
+    num_generations: int = Field(8, ge=2, description="completions per prompt (G); must divide "
+                                 "batch_size × grad_accum")
+    max_completion_length: int = Field(256, ge=1, description="tokens per sampled completion")
+    temperature: float = Field(1.0, gt=0, description="sampling temperature of the rollouts")
+    scoring: Literal["fraction", "all"] = Field(
+        "fraction", description="constraint reward: share of constraints met, or 1 only when "
+        "all are (TÜLU 3's binary reward)")
+    kl_beta: float = Field(0.0, ge=0, description="KL coefficient to the reference (0: none)")
+    loss_type: Literal["dapo", "grpo", "dr_grpo", "bnpo"] = Field(
+        "dapo", description="TRL's loss aggregation (dapo: no length bias)")
+    scale_rewards: Literal["group", "batch", "none"] = Field(
+        "group", description="divide advantages by the group's std, the batch's, or not")
+    steps_per_generation: int | None = Field(
+        None, ge=1, description="optimizer steps per generation round (default grad_accum)")
+    generation: Literal["transformers", "vllm_colocate", "vllm_server"] = Field(
+        "transformers", description="who samples: transformers generate (CPU/GPU), vLLM in "
+        "the trainer's process, or a `trl vllm-serve` server (GPU only)")
+    vllm_server_base_url: str | None = Field(None, description="vllm_server: http://host:port")
+    vllm_gpu_memory_utilization: float = Field(0.3, gt=0, le=1, description="vllm_colocate")
+    vllm_tensor_parallel_size: int = Field(1, ge=1, description="vllm_colocate")
 
 
 class StageFields(_Strict):
@@ -63,6 +88,7 @@ class StageFields(_Strict):
     desirable_weight: float | None = Field(None, gt=0, description="KTO λ_D (default: metadata)")
     undesirable_weight: float | None = Field(None, gt=0, description="KTO λ_U (default: metadata)")
     lora: LoraSettings | None = None
+    grpo: GRPOSettings | None = Field(None, description="GRPO: rollouts, reward, generation")
     report_to: Literal["none", "tensorboard", "wandb"] | None = Field(
         None, description="training logs: tensorboard (OUTDIR/runs), wandb (WANDB_MODE=offline "
         "works without a network), or none (default)")
@@ -126,7 +152,7 @@ class TrainSection(StageFields):
         for i, stage in enumerate(raw):
             own = stage.model_dump(exclude_none=True, exclude_unset=True)
             merged = {**shared, **own}
-            for nested in ("lora", "trainer_args"):
+            for nested in ("lora", "trainer_args", "grpo"):
                 if nested in shared and nested in own:
                     merged[nested] = {**shared[nested], **own[nested]}
             if "beta" not in merged and self.stages is not None:

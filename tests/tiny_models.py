@@ -58,8 +58,12 @@ def build_tokenizer(out_dir: Path):
     return fast
 
 
-def build_tiny_chat_model(out_dir: Path, seed: int = 0) -> Path:
-    """Tokenizer + random tiny Llama saved to `out_dir`; loads offline with Auto* classes."""
+def build_tiny_chat_model(out_dir: Path, seed: int = 0, initializer_range: float = 0.02) -> Path:
+    """Tokenizer + random tiny Llama saved to `out_dir`; loads offline with Auto* classes.
+
+    With the default init the logits are nearly flat and stay so under LoRA (the final RMSNorm
+    fixes the hidden norm, the tied embeddings bound the logits); a larger `initializer_range`
+    gives a peaked policy whose sampling an adapter can reshape in a few steps (GRPO tests)."""
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
@@ -71,7 +75,7 @@ def build_tiny_chat_model(out_dir: Path, seed: int = 0) -> Path:
         vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512,
         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, bos_token_id=None,
-        tie_word_embeddings=True,
+        tie_word_embeddings=True, initializer_range=initializer_range,
     )
     model = LlamaForCausalLM(config)
     model.generation_config = GenerationConfig(

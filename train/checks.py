@@ -51,9 +51,12 @@ def quantization_problems(section) -> list[Problem]:
 
 def check_section(section) -> None:
     """Raise ConfigError listing every problem of the section's stages."""
+    from datatools.train.methods import get_method
+
     problems = quantization_problems(section)
     for i, stage in enumerate(section.resolved_stages()):
         where = f"train.stages[{i}]" if section.stages else "train"
         problems += trainer_args_problems(stage, where)
+        problems += get_method(stage.method).stage_checks(stage, where)
     if problems:
         raise ConfigError(problems)

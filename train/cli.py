@@ -52,7 +52,7 @@ def load_section(recipe: Path | None, overrides: dict):
 
 def train(
     recipe: Optional[Path] = typer.Argument(None, help="recipe with a `train:` section"),
-    method: Optional[str] = typer.Option(None, help="sft | dpo | kto (overrides the recipe)"),
+    method: Optional[str] = typer.Option(None, help="sft | dpo | kto | grpo (overrides the recipe)"),
     data: Optional[str] = typer.Option(None, help="built folder (OUT/pairwise), file or Hub id"),
     model: Optional[str] = typer.Option(None, help="base model folder or Hub id"),
     out: Optional[str] = typer.Option(None, "--out", help="output folder"),

@@ -15,7 +15,7 @@ _BUILT_METADATA: dict[str, dict] = {}  # raw file → the builder's metadata (KT
 
 
 def load_training_data(data: str | Path, method: str, seed: int = 0, workdir: Path | None = None):
-    """`data` for `method` (sft | dpo | kto) as a `datasets.Dataset` in TRL's column names."""
+    """`data` for `method` (sft | dpo | kto | grpo) as a `datasets.Dataset` in TRL's column names."""
     import datasets
 
     from datatools.train.methods import get_method
@@ -47,25 +47,31 @@ def load_training_data(data: str | Path, method: str, seed: int = 0, workdir: Pa
 def _from_readers(path: Path, method: str, seed: int, workdir: Path):
     """Any file format the builder reads, normalised and built into TRL rows on the fly."""
     import datasets
+    import polars as pl
 
     try:
         from datatools.builders.pairwise import build_pairwise
+        from datatools.builders.prompts import build_prompts
         from datatools.builders.sft import build_sft
         from datatools.builders.unary import build_unary
         from datatools.readers import read_source
     except ImportError as exc:
         raise SourceError(Problem(str(path), f"reading raw files needs the builder ({exc})")) from exc
-    from datatools.schemas.recipe import PairwiseParams, SFTParams, Source, UnaryParams
+    from datatools.schemas.recipe import (PairwiseParams, PromptsParams, SFTParams, Source,
+                                          UnaryParams)
 
     result = read_source(Source(path=str(path)), workdir)
     frame = getattr(result, "frame", result)
     builder = {"sft": (build_sft, SFTParams()), "dpo": (build_pairwise, PairwiseParams()),
-               "kto": (build_unary, UnaryParams())}[method]
+               "kto": (build_unary, UnaryParams()),
+               "grpo": (lambda f, p, _seed: build_prompts(f, p), PromptsParams())}[method]
     built = builder[0](frame, builder[1], seed)  # (dataset, skipped[, metadata])
     if isinstance(built, tuple):
         if len(built) > 2 and isinstance(built[2], dict):
             _BUILT_METADATA[str(path)] = built[2]
         built = built[0]
+    if "split" in built.columns:  # held-out prompts (meta.split = held_out) are never trained on
+        built = built.filter(pl.col("split") != "test").drop("split")
     if built.height == 0:
         raise SourceError(Problem(str(path), f"no {method} rows could be built from it"))
     return datasets.Dataset.from_list(built.to_dicts())
@@ -99,8 +105,8 @@ def split_by_prompt(ds, fraction: float, seed: int, method: str):
 
     if fraction <= 0 or len(ds) < 2:
         return ds, ds.select([])
-    pieces = get_method(method).pieces
-    keys = [prompt_key(pieces(row)[0][1]) for row in ds]
+    spec = get_method(method)
+    keys = [prompt_key(spec.prompt_of(row)) for row in ds]
 
     def unit(key: str) -> float:
         return xxhash.xxh64(f"{seed}:{key}".encode()).intdigest() / 2**64

@@ -160,7 +160,7 @@ def train_stage(section, stage, i: int, data: str, model_id: str, adapter: str |
 
         rows = held_out.select(range(min(section.samples, len(held_out))))
         entry["samples"] = sample_generations(trainer.model, tokenizer,
-                                              [method.pieces(r)[0][1] for r in rows])
+                                              [method.prompt_of(r) for r in rows])
     if accelerator is not None:
         entry["num_processes"] = accelerator.num_processes
         accelerator.wait_for_everyone()  # the next stage's processes read this adapter

@@ -5,10 +5,11 @@ Adding a method is one module in this folder plus one entry below (and its name 
 """
 from __future__ import annotations
 
-from datatools.train.methods import dpo, kto, sft
+from datatools.train.methods import dpo, grpo, kto, sft
 from datatools.train.methods.base import Method
 
-METHODS: dict[str, Method] = {m.name: m for m in (sft.METHOD, dpo.METHOD, kto.METHOD)}
+METHODS: dict[str, Method] = {m.name: m for m in (sft.METHOD, dpo.METHOD, kto.METHOD,
+                                                  grpo.METHOD)}
 
 
 def get_method(name: str) -> Method:

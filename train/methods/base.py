@@ -33,6 +33,14 @@ class Method:
     pieces: Callable[[dict], list] = field(default=lambda row: [])
     # pre-flight rules that apply to the whole run, not a row: (stage_values) -> [Problem]
     run_checks: Callable[[dict], list] = field(default=lambda values: [])
+    # checks of the stage's own settings, before data or model load: (stage, where) -> [Problem]
+    stage_checks: Callable[[Any, str], list] = field(default=lambda stage, where: [])
+
+    def prompt_of(self, row: dict):
+        """The row's prompt (what the held-out split hashes and samples answer): the first
+        piece's, or the `prompt` column of a method that trains on prompts alone (grpo)."""
+        pieces = self.pieces(row)
+        return pieces[0][1] if pieces else row["prompt"]
 
     def has_columns(self, columns) -> bool:
         return any(set(alt) <= set(columns) for alt in self.required)

@@ -47,9 +47,11 @@ def server(tiny_model_dir, tmp_path_factory):
     hub = tmp_path_factory.mktemp("hub-cache")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_UPDATE_CHECK": "1",
            "HF_HUB_CACHE": str(hub)}
-    exe = os.path.join(os.path.dirname(sys.executable), "transformers")
+    # the CLI's module, not its console script: a venv layered over another has no script
+    cli = [sys.executable, "-c", "import sys; from transformers.cli.transformers import main; "
+           "sys.argv[0] = 'transformers'; sys.exit(main())"]
     log = open(tmp_path_factory.mktemp("serve-log") / "serve.log", "w+")
-    proc = subprocess.Popen([exe, "serve", str(tiny_model_dir), "--host", "127.0.0.1",
+    proc = subprocess.Popen([*cli, "serve", str(tiny_model_dir), "--host", "127.0.0.1",
                              "--port", str(port), "--device", "cpu"],
                             stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
