@@ -134,10 +134,12 @@ def _mount() -> None:
     from datatools.models.cli import models_app
     from datatools.publish.cli import register as register_publish
     from datatools.train.cli import register as register_train, register_bench as register_train_bench
+    from datatools.train.loop_cli import register as register_loop
 
     register_train(app)
     register_publish(app)
     register_train_bench(bench_app)
+    register_loop(app, bench_app)
     app.add_typer(bench_app, name="bench")
     app.add_typer(models_app, name="models")
 

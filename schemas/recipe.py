@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from datatools.schemas.mix import MixParams
 from datatools.schemas.publish import PushParams
+from datatools.schemas.loop import LoopSection
 from datatools.schemas.train import TrainSection
 
 Format = Literal[
@@ -178,6 +179,7 @@ class Recipe(Strict):
     gates: Gates = Field(default_factory=Gates)
     executor: ExecutorSpec = Field(default_factory=ExecutorSpec)
     train: TrainSection | None = Field(None, description="LoRA training on what was built")
+    loop: LoopSection | None = Field(None, description="on-policy rounds (`datatools loop`)")
     mix: MixParams | None = Field(
         None, description="target shares or counts per source or tag in the final datasets")
 
