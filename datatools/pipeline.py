@@ -24,6 +24,7 @@ from datatools.recipe import LoadedRecipe
 from datatools.redact import redact
 from datatools.step import Step, StepContext
 from datatools.step_cache import kept_rows_of, load_step, step_key, store_step
+from datatools.step_models import plan_models, step_finished
 from datatools.schemas.errors import ConfigError, Problem, QualityGateError
 
 
@@ -180,17 +181,28 @@ def run_steps(loaded: LoadedRecipe, frame: pl.DataFrame | list[pl.DataFrame], fi
     one step's params reruns from that step on and nothing before it. Pass the frame inside a
     one-item list to hand over the only reference: each step's input is then freed as soon as
     the step is done (at a million records a frame is gigabytes). Rejected rows are added to
-    `ledger` (a new one when none is given), which is returned.
+    `ledger` (a new one when none is given), which is returned. Each model a step loads
+    (ctx.models) is released after the last step that names it (`step_models`).
     """
-    if isinstance(frame, list):
-        frame = frame.pop()
+    handover = frame if isinstance(frame, list) else [frame]
+    del frame  # the steps below hold the only reference (when the caller handed it over)
+    try:
+        return _steps_in_order(loaded, handover, fingerprint, ctx, use_cache, ledger, profile)
+    finally:  # after a failed step too, and for keys planned for steps that never ran
+        ctx.models.release_all()
+
+
+def _steps_in_order(loaded, handover: list, fingerprint, ctx, use_cache, ledger, profile):
     from datatools.registry import STEPS
+
+    frame = handover.pop()
 
     cache = ctx.cache_dir / "steps" if ctx.cache_dir else None
     key = fingerprint
     reports, ledger = [], ledger if ledger is not None else Ledger()
     profile = profile or Profile()
-    for spec in loaded.steps:
+    for spec, model_keys in zip(loaded.steps, plan_models(loaded, ctx)):
+        first_event = len(ctx.models.events)
         phase = profile.start()
         step = STEPS[spec.name](spec.params, ctx)
         params = spec.params.model_dump(mode="json")
@@ -218,6 +230,7 @@ def run_steps(loaded: LoadedRecipe, frame: pl.DataFrame | list[pl.DataFrame], fi
             frame = None  # the input's own arrays are freed before the cache writes, not after
             if folder:
                 store_step(folder, kept, rejected, stats, kept_rows)
+        step_finished(ctx, model_keys, spec.location, first_event)
         report = StepReport(
             name=spec.name, location=spec.location, rows_in=rows_in, kept=kept.height,
             rejected=rejected.height, by_reason=_by_reason(rejected),
@@ -356,6 +369,8 @@ def _build(loaded: LoadedRecipe, out: OutFolder, limit, quiet, use_cache, backen
         "final_rows": frame.height, "final_records": frame["id"].n_unique() if frame.height else 0,
         "outputs": metadata,
         **({"mix": mixture} if mixture else {}),
+        # every model a step loaded and when it was released, in order (local executor)
+        "models": ctx.models.events,
         "ledger": {"total": ledger.height, "by_step": ledger.counts("step"),
                    "by_reason": ledger.counts("reason")},
         "seconds": round(time.perf_counter() - started, 3),

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from datatools.schemas.errors import Problem
 
 from datatools.frame import REJECT_COLUMNS
+from datatools.models.registry import ModelKey, ModelRegistry
 from datatools.threads import ordered_map
 
 
@@ -41,6 +42,8 @@ class StepContext:
     cache_dir: Path | None = None  # per-request caches of expensive calls live under here
     quiet: bool = False
     backends: dict[str, Any] = field(default_factory=dict)  # injected models (tests, reuse)
+    # Models the steps load themselves; the pipeline releases each after its last step.
+    models: ModelRegistry = field(default_factory=ModelRegistry)
 
     def resolve(self, path: str | Path) -> Path:
         p = Path(path).expanduser()
@@ -83,6 +86,13 @@ class Step:
     def cache_token(self) -> str:
         """Extra text folded into this step's cache key (e.g. a model's revision)."""
         return ""
+
+    def model_keys(self) -> list[ModelKey]:
+        """The models this step loads through `ctx.models`, known from its params before any
+        work (injected backends are not listed: their owner keeps them). The pipeline plans
+        the registry from every step's keys and calls `done` after each step, so a model is
+        released right after the last step that names it."""
+        return []
 
     def check(self, ctx: StepContext) -> list[Problem]:
         """What can be known wrong before any work: files named in params exist, thresholds

@@ -83,3 +83,20 @@ def build_tiny_chat_model(out_dir: Path, seed: int = 0, initializer_range: float
     )
     model.save_pretrained(out_dir)
     return out_dir
+
+
+def build_tiny_reward_model(out_dir: Path, seed: int = 0) -> Path:
+    """Tokenizer + random tiny LlamaForSequenceClassification (one logit: a reward model)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForSequenceClassification
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tok = build_tokenizer(out_dir)
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128,
+                         num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
+                         max_position_embeddings=512, num_labels=1,
+                         pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+    LlamaForSequenceClassification(config).save_pretrained(out_dir)
+    return out_dir

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import polars as pl
 
+from datatools.models.registry import ModelRegistry
 from datatools.executors.ray_blocks import (ORDER, block_task, cached_result, collect,
                                             read_books, save_result, to_blocks)
 from datatools.outputs import Ledger
@@ -77,8 +78,11 @@ def run_steps_on_ray(loaded, frame, fingerprint, ctx, use_cache=True, ledger=Non
         frame = frame.pop()
     spec = loaded.recipe.executor
     ledger = ledger if ledger is not None else Ledger()
-    # block tasks run elsewhere: no progress bars there, and injected objects stay here
-    worker_ctx = replace(ctx, quiet=True, backends={})
+    # block tasks run elsewhere: no progress bars there, and injected objects stay here. An
+    # actor or block task loads models into its own copy of the step (they go with the actor
+    # pool when the step ends); a global step run here, in the driver, releases its models
+    # when it is done
+    worker_ctx = replace(ctx, quiet=True, backends={}, models=ModelRegistry())
     books_root = (ctx.cache_dir or loaded.out_dir / ".cache") / "ray"
     reports, key, rows = [], fingerprint, frame.height
     with ray_session(spec, quiet=ctx.quiet) as ray:
@@ -98,6 +102,8 @@ def run_steps_on_ray(loaded, frame, fingerprint, ctx, use_cache=True, ledger=Non
                 ds, ran_as = _run_one(step, item, ds, books, PLANS, spec, ray)
                 if use_cache:
                     ds = save_result(ds, books, ran_as)
+            worker_ctx.models.release_all()  # what the driver held: a global step's model, a
+            # judge's backend for its cache key
             totals, rejected = read_books(books)
             rows = totals["kept"]
             rejected = rejected if rejected is not None else pl.DataFrame()

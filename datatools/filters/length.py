@@ -87,17 +87,27 @@ class Length(Step):
             return [Problem("tokenizer", p.message) for p in err.problems]
         return []
 
+    def model_keys(self) -> list:
+        from datatools.models.registry import ModelKey
+
+        src = self.params.tokenizer
+        if not src or f"tokenizer:{src}" in self.ctx.backends:  # none, or one provided
+            return []
+        path = self.ctx.resolve(src)
+        return [ModelKey("tokenizer", str(path) if path.exists() else src, label=src)]
+
     def _tokenizer(self):
         tok = self.ctx.backends.get(f"tokenizer:{self.params.tokenizer}")
         if tok is None:
-            from transformers import AutoTokenizer
-
-            src = self.params.tokenizer
-            path = self.ctx.resolve(src)
-            with loading("tokenizer", src, "length.tokenizer"):
-                tok = AutoTokenizer.from_pretrained(str(path) if path.exists() else src)
-            self.ctx.backends[f"tokenizer:{src}"] = tok
+            key = self.model_keys()[0]
+            tok = self.ctx.models.acquire(key, lambda: self._load_tokenizer(key.name))
         return tok
+
+    def _load_tokenizer(self, where: str):
+        from transformers import AutoTokenizer
+
+        with loading("tokenizer", self.params.tokenizer, "length.tokenizer"):
+            return AutoTokenizer.from_pretrained(where)
 
     def _measure(self, f: pl.DataFrame, field: str, units: set[str]) -> pl.DataFrame:
         text = field_text(field)

@@ -6,6 +6,8 @@ is a useful negative for DPO / KTO. Scores are kept as `tox_<label>` columns.
 """
 from __future__ import annotations
 
+import json
+
 from typing import Any, Literal
 
 import numpy as np
@@ -107,10 +109,21 @@ class Toxicity(Step):
     def cache_token(self) -> str:
         return f"{self.params.model}"
 
+    def model_keys(self) -> list:
+        from datatools.models.registry import ModelKey
+
+        if "toxicity" in self.ctx.backends:  # a model a test or caller provides
+            return []
+        p = self.params
+        local = self.ctx.resolve(p.model)
+        name = [str(local) if local.exists() else p.model, p.huggingface_config, p.device]
+        return [ModelKey("toxicity", json.dumps(name), label=p.model)]
+
     def _model(self):
         model = self.ctx.backends.get("toxicity")
         if model is None:
-            model = self.ctx.backends["toxicity"] = load_detoxify(self.params, self.ctx)
+            model = self.ctx.models.acquire(self.model_keys()[0],
+                                            lambda: load_detoxify(self.params, self.ctx))
         return model
 
     def _scores(self, texts: pl.Series, prefix: str) -> pl.DataFrame:

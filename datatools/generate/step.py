@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from datatools.cache import RequestCache, RequestFailed, cached_chat_results
 from datatools.frame import FRAME_SCHEMA, stable_id
 from datatools.generate.backend import Sampling
-from datatools.generate.backends import BackendSpec, shared_backend
+from datatools.generate.backends import BackendSpec, backend_key, shared_backend
 from datatools.generate.progress import request_progress
 from datatools.redact import redact, redact_text
 from datatools.step import Step
@@ -117,13 +117,21 @@ class Generate(Step):
                 cache.close()
         return self._assemble(frame, records, new_ok, new_bad)
 
-    def _backend(self, policy: Policy):
+    def _injected(self, policy: Policy):
         backend = self.ctx.backends.get(policy.label)
         if backend is None and len(self.params.policies) == 1:
             backend = self.ctx.backends.get("policy")
+        return backend
+
+    def _backend(self, policy: Policy):
+        backend = self._injected(policy)
         if backend is None:  # policies that differ only in sampling share one loaded model
             backend = shared_backend(policy.backend_spec(), self.ctx)
         return backend
+
+    def model_keys(self) -> list:
+        return [backend_key(p.backend_spec(), self.ctx) for p in self.params.policies
+                if self._injected(p) is None]
 
     def _run_policy(self, policy: Policy, convs, cache):
         backend = self._backend(policy)

@@ -70,6 +70,13 @@ def get_backend(spec: BackendSpec, ctx) -> Any:
     return shared_backend(spec, ctx)  # one loaded model per spec across generate and judges
 
 
+def judge_model_keys(spec: BackendSpec, ctx) -> list:
+    """The model-registry key an LLM judge loads (none when the pipeline provides one)."""
+    from datatools.generate.backends import backend_key
+
+    return [] if spec.model in ctx.backends else [backend_key(spec, ctx)]
+
+
 def judge_cache_token(template_key: str, spec: BackendSpec, ctx) -> str:
     """The pipeline's step-cache token: the judge text and the judge model's identity (a
     retrained model at the same path, or a moved Hub branch, must re-judge)."""

@@ -19,8 +19,8 @@ import polars as pl
 from pydantic import Field, model_validator
 
 from datatools.judge.llm import (LLMJudgeParams, ask, check_parse_gate, failure_reason, finish,
-                                 get_backend, judge_cache_token, judge_column, raw_detail,
-                                 split_by_reasons)
+                                 get_backend, judge_cache_token, judge_column, judge_model_keys,
+                                 raw_detail, split_by_reasons)
 from datatools.judge.parsing import parse_verdict
 from datatools.judge.rubric import fill, render_prompt
 from datatools.step import Step
@@ -142,6 +142,9 @@ class PairwiseJudge(Step):
 
     def cache_token(self) -> str:
         return judge_cache_token(self.template_key(), self.params.backend, self.ctx)
+
+    def model_keys(self) -> list:
+        return judge_model_keys(self.params.backend, self.ctx)
 
     def __call__(self, frame: pl.DataFrame):
         p = self.params

@@ -78,11 +78,26 @@ class RewardModel(Step):
                                                             self.params.revision)],
                           sort_keys=True, default=str)
 
+    def _injected_key(self) -> str:
+        return "reward_model:" + self._settings()  # a model a test or caller provides
+
+    def model_keys(self) -> list:
+        from datatools.models.registry import ModelKey
+
+        if self._injected_key() in self.ctx.backends:
+            return []
+        p = self.params
+        return [ModelKey("reward_model", json.dumps([self._settings(), p.device, p.dtype]),
+                         label=p.model)]
+
     def _load(self):
-        """(tokenizer, model, device), shared by every step of a run that names this model."""
-        key = "reward_model:" + self._settings()
-        if key in self.ctx.backends:
-            return self.ctx.backends[key]
+        """(tokenizer, model, device), shared by every step of a run that names this model
+        and released (ctx.models) after the last of them."""
+        if self._injected_key() in self.ctx.backends:
+            return self.ctx.backends[self._injected_key()]
+        return self.ctx.models.acquire(self.model_keys()[0], self._load_now)
+
+    def _load_now(self):
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -104,8 +119,7 @@ class RewardModel(Step):
             raise ValueError(f"label_index {p.label_index} but the reward model has "
                              f"{model.config.num_labels} output(s)")
         model.to(device).eval()
-        self.ctx.backends[key] = (tok, model, device)
-        return self.ctx.backends[key]
+        return tok, model, device
 
     def __call__(self, frame: pl.DataFrame):
         from datatools.cache import request_key

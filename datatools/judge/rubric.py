@@ -19,8 +19,8 @@ import polars as pl
 from pydantic import Field, field_validator, model_validator
 
 from datatools.judge.llm import (LLMJudgeParams, ask, check_parse_gate, failure_reason, finish,
-                                 get_backend, judge_cache_token, judge_column, raw_detail,
-                                 split_by_reasons)
+                                 get_backend, judge_cache_token, judge_column, judge_model_keys,
+                                 raw_detail, split_by_reasons)
 from datatools.judge.parsing import parse_ratings
 from datatools.step import Step
 
@@ -154,6 +154,9 @@ class RubricJudge(Step):
 
     def cache_token(self) -> str:
         return judge_cache_token(self.template_key(), self.params.backend, self.ctx)
+
+    def model_keys(self) -> list:
+        return judge_model_keys(self.params.backend, self.ctx)
 
     def __call__(self, frame: pl.DataFrame):
         p = self.params

@@ -103,18 +103,29 @@ def make_backend(spec: BackendSpec | dict[str, Any]) -> Backend:
     raise ValueError(f"unknown backend {spec.backend!r}")  # unreachable: Literal above
 
 
-def shared_backend(spec: BackendSpec, ctx) -> Backend:
-    """The run's one backend for a spec: generate policies and LLM judges that name the same
-    model share one loaded engine (held in ctx.backends). Local folders in a spec are relative
-    to the recipe, like every other path in it."""
+def resolved_spec(spec: BackendSpec, ctx) -> BackendSpec:
+    """Local folders in a spec are relative to the recipe, like every other path in it."""
     for field in ("model", "adapter"):
         value = getattr(spec, field)
         if value and spec.backend != "openai" and ctx.resolve(value).exists():
             spec = spec.model_copy(update={field: str(ctx.resolve(value))})
-    key = "backend:" + spec.model_dump_json()
-    if key not in ctx.backends:
-        ctx.backends[key] = make_backend(spec)
-    return ctx.backends[key]
+    return spec
 
 
-__all__ = ["BackendSpec", "BackendName", "make_backend", "shared_backend"]
+def backend_key(spec: BackendSpec, ctx):
+    """The model-registry key of a spec's backend: generate policies and LLM judges that name
+    the same model (and backend settings) share one loaded engine."""
+    from datatools.models.registry import ModelKey
+
+    spec = resolved_spec(spec, ctx)
+    return ModelKey("generator", spec.model_dump_json(), label=f"{spec.backend}:{spec.model}")
+
+
+def shared_backend(spec: BackendSpec, ctx) -> Backend:
+    """The run's one backend for a spec, held in the model registry (ctx.models) under
+    `backend_key`, which releases it after the last step that uses it."""
+    spec = resolved_spec(spec, ctx)
+    return ctx.models.acquire(backend_key(spec, ctx), lambda: make_backend(spec))
+
+
+__all__ = ["BackendSpec", "BackendName", "backend_key", "make_backend", "shared_backend"]

@@ -59,6 +59,11 @@ class TransformersBackend:
         model.to(device).eval()
         self._tok, self._model, self._device = tok, model, device
 
+    def close(self) -> None:
+        """Drop the weights (the model registry calls this after the last step that uses this
+        backend); a later `chat` loads them again."""
+        self._model = self._tok = None
+
     @property
     def tokenizer(self):
         self._load()

@@ -117,10 +117,13 @@ def test_real_tiny_checkpoint_end_to_end(tiny_detoxify):
     for lab in JIGSAW_LABELS:  # detoxify renames toxic → toxicity, identity_hate → identity_attack
         col = kept[f"tox_{lab}"]
         assert col.is_not_null().all() and ((col > 0) & (col < 1)).all()
-    # the loaded model is cached in ctx.backends for reuse; a tiny threshold drops every record
-    assert "toxicity" in ctx.backends
-    kept2, rej2 = Toxicity(ToxicityParams(model=str(ckpt), threshold=1e-6), ctx)(sample())
+    # the loaded model is held in the run's model registry and reused by a step naming the
+    # same checkpoint; a tiny threshold drops every record
+    assert [k.kind for k in ctx.models.loaded] == ["toxicity"]
+    kept2, rej2 = Toxicity(ToxicityParams(model=str(ckpt), huggingface_config=str(cfg_dir),
+                                          threshold=1e-6), ctx)(sample())
     assert kept2.height == 0 and rej2["reason"].str.starts_with("toxicity.prompt.").all()
+    assert [e["event"] for e in ctx.models.events] == ["hold"], "loaded once"
 
 
 @pytest.mark.skipif(not JIGSAW.exists(), reason="shared data absent (../shared/data/jigsaw-sample)")

@@ -7,20 +7,9 @@ from datatools.step import StepContext
 
 @pytest.fixture(scope="module")
 def tiny_rm_dir(tmp_path_factory):
-    import torch
-    from transformers import LlamaConfig, LlamaForSequenceClassification
+    from tests.tiny_models import build_tiny_reward_model
 
-    from tests.tiny_models import build_tokenizer
-
-    out = tmp_path_factory.mktemp("tiny-rm")
-    tok = build_tokenizer(out)
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128,
-                         num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
-                         max_position_embeddings=512, num_labels=1,
-                         pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
-    LlamaForSequenceClassification(config).save_pretrained(out)
-    return out
+    return build_tiny_reward_model(tmp_path_factory.mktemp("tiny-rm"))
 
 
 def step_for(model_dir, tmp_path=None, **params):
