@@ -139,7 +139,8 @@ def stage_lines(s: dict) -> list[str]:
                      f"{ev['trained']['perplexity']:.1f}) on {ev['n_scored']} rows")
     if ev.get("flags", {}).get("n_scored"):
         f = ev["flags"]
-        lines.append(f"  {f['n_flagged']} of {f['n_scored']} training pairs flagged as likely "
+        what = "rows" if "label_accuracy" in ev else "pairs"
+        lines.append(f"  {f['n_flagged']} of {f['n_scored']} training {what} flagged as likely "
                      "mislabelled → train_flags.parquet")
     for sample in s.get("samples", [])[:1]:
         lines.append(f"  sample: {sample['prompt'][:60]!r}\n    before: {sample['base'][:80]!r}"
@@ -184,17 +185,19 @@ def merge(
 
 
 def flag_pairs(
-    margins: Path = typer.Argument(..., help="eval_margins.parquet from a training run"),
+    margins: Path = typer.Argument(..., help="train_margins.parquet (or eval_margins.parquet) "
+                                   "from a training run"),
     out: Path = typer.Option(..., "--out", help="ledger parquet to write (e.g. OUT/rejects/train_flags.parquet)"),
-    threshold: float = typer.Option(0.0, help="flag pairs whose trained margin is below this"),
+    threshold: float = typer.Option(0.0, help="flag rows whose trained margin is below this"),
 ) -> int:
-    """Flag likely mislabelled pairs (the trained model strongly prefers `rejected`) as ledger rows."""
+    """Flag likely mislabelled rows as ledger rows: pairs whose trained model prefers `rejected`
+    (DPO), or single answers whose implicit reward contradicts their label (KTO)."""
     if not margins.is_file():
         raise ConfigError(Problem(str(margins), "margins file not found"))
     from datatools.train.evaluate import flag_file
 
     n = flag_file(margins, threshold, out)
-    typer.echo(f"{n} pair(s) flagged → {out}")
+    typer.echo(f"{n} row(s) flagged → {out}")
     return n
 
 

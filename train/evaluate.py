@@ -68,6 +68,25 @@ def pair_scores(model, tokenizer, pairs, beta: float, max_length=None):
         norm_margin=lc / nc - lr / nr, ref_norm_margin=rc / nc - rr / nr)
 
 
+def unary_scores(model, tokenizer, rows, beta: float, max_length=None):
+    """One row per labelled answer (`row`: its position in `rows`): log-probs under π and π_ref,
+    the implicit reward r = β·log π(y|x)/π_ref(y|x) (KTO's r_θ, Ethayarajh et al. 2024, Eq. 6,
+    scaled by β as in its value function), and `margin`, the reward in the label's direction
+    (r for a desirable answer, −r for an undesirable one): negative when training moved the
+    policy against the label."""
+    import polars as pl
+
+    logps, counts, ref = _both(model, tokenizer, [r["prompt"] for r in rows],
+                               [r["completion"] for r in rows], max_length)
+    df = pl.DataFrame({"row": list(range(len(rows))), "id": [str(r["id"]) for r in rows],
+                       "source": [str(r.get("source")) for r in rows],
+                       "label": [bool(r["label"]) for r in rows],
+                       "logp": logps, "ref_logp": ref, "n_tokens": counts})
+    reward = beta * (pl.col("logp") - pl.col("ref_logp"))
+    return df.with_columns(reward=reward).with_columns(
+        margin=pl.when(pl.col("label")).then(pl.col("reward")).otherwise(-pl.col("reward")))
+
+
 def _share(series) -> dict:
     return proportion(int((series > 0).sum()), series.len())
 
@@ -84,17 +103,29 @@ def summarize_pairs(df) -> dict:
 
 
 def flag_mislabelled(margins, threshold: float = 0.0):
-    """Ledger rows for pairs whose trained implicit margin is below `threshold`: after training
-    on the whole set, the policy still prefers the answer labelled rejected."""
+    """Ledger rows for training rows whose trained `margin` is below `threshold`: after training
+    on the whole set, the policy still moves against the label. Pairs (DPO): the implicit-reward
+    margin, the policy prefers the answer labelled rejected. Single answers (KTO, a `label`
+    column): the implicit reward in the label's direction, a desirable answer the policy made
+    less likely than the reference did, or an undesirable one it made more likely."""
     import polars as pl
 
     bad = margins.filter(pl.col("margin") < threshold)
+    if "label" in margins.columns:
+        said = pl.when(pl.col("label")).then(pl.lit("desirable")).otherwise(pl.lit("undesirable"))
+        detail = pl.format("trained implicit reward {} contradicts the label {} (reward in the "
+                           "label's direction {} < {})", pl.col("reward").round(3), said,
+                           pl.col("margin").round(3), pl.lit(threshold))
+        record = pl.format('{{"row": {}, "label": {}}}', pl.col("row"),
+                           pl.col("label").cast(pl.String).str.to_lowercase())
+    else:
+        detail = pl.format("trained implicit-reward margin {} < {}: the model prefers the "
+                           "rejected answer", pl.col("margin").round(3), pl.lit(threshold))
+        record = pl.lit(None, pl.String)
     return bad.select(
-        step=pl.lit(FLAG_STEP), reason=pl.lit(FLAG_REASON),
-        detail=pl.format("trained implicit-reward margin {} < {}: the model prefers the rejected "
-                         "answer", pl.col("margin").round(3), pl.lit(threshold)),
+        step=pl.lit(FLAG_STEP), reason=pl.lit(FLAG_REASON), detail=detail,
         source=pl.col("source"), id=pl.col("id"), candidate_id=pl.lit(None, pl.String),
-        record=pl.lit(None, pl.String),
+        record=record,
     )
 
 
@@ -111,13 +142,15 @@ def evaluate_pairs(model, tokenizer, rows, beta, out_dir, max_length=None, metho
     return {**report, **summarize_pairs(margins)}
 
 
-def flag_training_pairs(model, tokenizer, rows, beta, out_dir, max_length=None,
-                        threshold: float = 0.0) -> dict:
-    """Score every training pair with the final adapter and flag likely mislabelled ones
-    (train_margins.parquet, train_flags.parquet as ledger rows)."""
+def flag_training_rows(model, tokenizer, rows, beta, out_dir, max_length=None,
+                       threshold: float = 0.0, unary: bool = False) -> dict:
+    """Score every training row with the final adapter — pairs, or single labelled answers when
+    `unary` (KTO) — and flag likely mislabelled ones (train_margins.parquet, and
+    train_flags.parquet as ledger rows)."""
     if not rows:
         return {"n_scored": 0, "n_flagged": 0}
-    margins = pair_scores(model, tokenizer, rows, beta, max_length)
+    score = unary_scores if unary else pair_scores
+    margins = score(model, tokenizer, rows, beta, max_length)
     flags = flag_mislabelled(margins, threshold)
     margins.write_parquet(Path(out_dir) / "train_margins.parquet")
     flags.write_parquet(Path(out_dir) / "train_flags.parquet")
@@ -139,14 +172,10 @@ def evaluate_unary(model, tokenizer, rows, beta, out_dir, max_length=None) -> di
     report = {"n_rows": len(rows), "excluded": excluded, "beta": beta}
     if not kept:
         return report
-    logps, counts, ref = _both(model, tokenizer, [r["prompt"] for r in kept],
-                               [r["completion"] for r in kept], max_length)
-    df = pl.DataFrame({"id": [str(r["id"]) for r in kept], "label": [bool(r["label"]) for r in kept],
-                       "logp": logps, "ref_logp": ref, "n_tokens": counts})
-    df = df.with_columns(reward=beta * (pl.col("logp") - pl.col("ref_logp")))
+    df = unary_scores(model, tokenizer, kept, beta, max_length)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     df.write_parquet(Path(out_dir) / "eval_rewards.parquet")
-    right = df.filter((pl.col("reward") > 0) == pl.col("label")).height
+    right = df.filter(pl.col("margin") > 0).height  # the reward's sign matches the label
     report["label_accuracy"] = proportion(right, df.height)
     report["mean_reward"] = {"desirable": mean(df.filter(pl.col("label"))["reward"]),
                              "undesirable": mean(df.filter(~pl.col("label"))["reward"])}

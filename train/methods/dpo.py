@@ -34,12 +34,12 @@ def pieces(row):
 def evaluate(model, tokenizer, held_out, train_ds, stage, out_dir, flag_threshold=0.0):
     """Held-out policy preference and implicit reward; then every training pair scored with the
     final adapter for likely mislabels."""
-    from datatools.train.evaluate import evaluate_pairs, flag_training_pairs
+    from datatools.train.evaluate import evaluate_pairs, flag_training_rows
 
     beta, max_length = stage_value(stage, "beta"), stage_value(stage, "max_length")
     report = evaluate_pairs(model, tokenizer, list(held_out), beta, out_dir, max_length)
-    report["flags"] = flag_training_pairs(model, tokenizer, list(train_ds), beta, out_dir,
-                                          max_length, flag_threshold)
+    report["flags"] = flag_training_rows(model, tokenizer, list(train_ds), beta, out_dir,
+                                         max_length, flag_threshold)
     return report
 
 

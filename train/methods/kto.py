@@ -74,11 +74,15 @@ def run_checks(values: dict) -> list:
 
 def evaluate(model, tokenizer, held_out, train_ds, stage, out_dir, flag_threshold=0.0):
     """Label accuracy of the implicit reward on single answers, pair metrics where a prompt has
-    both labels."""
-    from datatools.train.evaluate import evaluate_unary
+    both labels; every training row scored and the ones whose reward contradicts their label
+    flagged."""
+    from datatools.train.evaluate import evaluate_unary, flag_training_rows
 
-    return evaluate_unary(model, tokenizer, list(held_out), stage_value(stage, "beta"), out_dir,
-                          stage_value(stage, "max_length"))
+    beta, max_length = stage_value(stage, "beta"), stage_value(stage, "max_length")
+    report = evaluate_unary(model, tokenizer, list(held_out), beta, out_dir, max_length)
+    report["flags"] = flag_training_rows(model, tokenizer, list(train_ds), beta, out_dir,
+                                         max_length, flag_threshold, unary=True)
+    return report
 
 
 def _config_class():
