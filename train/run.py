@@ -137,7 +137,10 @@ def train_stage(section, stage, i: int, data: str, model_id: str, adapter: str |
     checkpoint = last_checkpoint(stage_dir) if resume else None
     if checkpoint:
         log.warning("resuming from %s", checkpoint)
-    result = trainer.train(resume_from_checkpoint=checkpoint)
+    from datatools.train.tracking import tracking
+
+    with tracking(stage.report_to, stage_dir):
+        result = trainer.train(resume_from_checkpoint=checkpoint)
     accelerator = getattr(trainer, "accelerator", None)
     adapter_dir = stage_dir / "adapter"
     main_process = is_main_process()

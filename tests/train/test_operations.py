@@ -1,4 +1,4 @@
-"""Operations: TensorBoard scalars, checkpoints + `--resume` after a real kill -9, SFT masking on
+"""Operations: TensorBoard scalars, an offline wandb run, checkpoints + `--resume` after a real kill -9, SFT masking on
 a chat template without generation markers."""
 from __future__ import annotations
 
@@ -45,6 +45,55 @@ def test_tensorboard_events_hold_the_training_scalars(tiny_model_dir, tmp_path):
     assert {"train/loss", "train/rewards/chosen", "train/rewards/rejected",
             "train/rewards/margins"} <= tags
     assert len(acc.Scalars("train/loss")) == 4
+
+
+def _wandb_history(run_file: Path) -> list[dict]:
+    """The history rows of an offline wandb run file: LevelDB-style log records (a 7-byte file
+    header, then 32 KiB blocks of records with a 7-byte header each: crc, length, type) holding
+    wandb's protobuf `Record`s."""
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    data, pos, block, buf, rows = run_file.read_bytes(), 7, 32768, b"", []
+    while pos + 7 <= len(data):
+        if block - pos % block < 7:  # a block's tail too short for a header is padding
+            pos += block - pos % block
+            continue
+        length, kind = int.from_bytes(data[pos + 4:pos + 6], "little"), data[pos + 6]
+        buf += data[pos + 7:pos + 7 + length]
+        pos += 7 + length
+        if kind in (1, 4):  # FULL or LAST: one record is complete
+            record = pb.Record()
+            record.ParseFromString(buf)
+            buf = b""
+            if record.WhichOneof("record_type") == "history":
+                rows.append({i.key or "/".join(i.nested_key): json.loads(i.value_json)
+                             for i in record.history.item})
+    return rows
+
+
+def test_wandb_offline_run_holds_the_training_scalars(tiny_model_dir, tmp_path, monkeypatch):
+    pytest.importorskip("wandb", reason="wandb is in the dev extra")
+    from datatools.train.run import run_training
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.delenv("WANDB_DIR", raising=False)
+    section = TrainSection(model=str(tiny_model_dir), method="dpo", data=str(_pairwise(tmp_path)),
+                           max_steps=4, batch_size=4, max_length=96, cpu=True, samples=0,
+                           report_to="wandb", trainer_args={"logging_steps": 1},
+                           output_dir=str(tmp_path / "run"))
+    run_training(section)
+    assert "WANDB_DIR" not in os.environ, "the stage's wandb folder leaked into the environment"
+    runs = list((tmp_path / "run" / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(runs) == 1, "no offline wandb run in the stage's folder"
+    history = _wandb_history(runs[0])
+    steps = [row for row in history if "train/loss" in row]
+    assert len(steps) == 4
+    assert {"train/loss", "train/rewards/chosen", "train/rewards/rejected",
+            "train/rewards/margins"} <= set(steps[0])
+    import wandb
+
+    assert wandb.run is None, "the stage's wandb run was left open"
 
 
 @pytest.mark.slow
