@@ -68,10 +68,6 @@ class Step:
     # adds (produced_columns() or new names), every other column untouched: the step cache
     # then stores a kept-row mask and the added columns instead of a copy of the frame.
     filters_rows: ClassVar[bool] = False
-    # True for steps that load a model (generation, LLM judges, reward model, toxicity): an
-    # executor that runs blocks elsewhere keeps one instance per worker (a Ray actor) so the
-    # model loads once per replica, not once per block.
-    loads_model: ClassVar[bool] = False
 
     def __init__(self, params: BaseModel | None = None, ctx: StepContext | None = None):
         self.params = params if params is not None else self.Params()

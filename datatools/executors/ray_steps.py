@@ -153,12 +153,13 @@ def _run_one(step, item, ds, books: Path, plans, spec, ray):
 
 def actor_spec(step, spec):
     """The actor pool a row/record step runs on, or None for plain block tasks: steps named
-    in `executor.actors`, and steps that load a model (one CPU actor by default)."""
+    in `executor.actors`, and steps that load a model (`model_keys`: one CPU actor by
+    default, so the model loads once per actor instead of once per block)."""
     from datatools.schemas.recipe import ActorSpec
 
     if step.name in spec.actors:
         return spec.actors[step.name]
-    return ActorSpec() if step.loads_model else None
+    return ActorSpec() if step.model_keys() else None
 
 
 class StepActor:

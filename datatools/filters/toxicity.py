@@ -84,7 +84,6 @@ class Toxicity(Step):
     toxicity.rejected.<label>, toxicity.completion.<label>."""
 
     name = "toxicity"
-    loads_model = True
     scope = "record"  # per-record policy
     filters_rows = True
     Params = ToxicityParams

@@ -83,7 +83,6 @@ class Generate(Step):
     every request is cached, so a rerun or a resumed crash sends only what never finished."""
 
     name = "generate"
-    loads_model = True
     scope = "record"  # one request set per record
     Params = GenerateParams
     requires = ("id", "prompt", "completion")

@@ -114,7 +114,6 @@ class PairwiseJudge(Step):
     """LLM judge: compare candidates of one prompt pairwise, both orders (position bias)."""
 
     name = "judge_pairwise"
-    loads_model = True
     scope = "record"  # compares a record's candidates
     Params = PairwiseParams
     requires = ("prompt", "completion")

@@ -45,7 +45,6 @@ class RewardModel(Step):
     """Score candidates with a sequence-classification reward model (transformers, batched)."""
 
     name = "reward_model"
-    loads_model = True
     scope = "row"
     Params = RewardModelParams
     requires = ("prompt", "completion")

@@ -109,7 +109,6 @@ class RubricJudge(Step):
     """LLM judge: rate each candidate on rubric aspects (UltraFeedback's four by default)."""
 
     name = "judge_rubric"
-    loads_model = True
     scope = "row"
     Params = RubricParams
     requires = ("prompt", "completion")

@@ -58,8 +58,9 @@ def test_steps_that_load_a_model_run_on_actors_by_default():
     from datatools.schemas.recipe import ExecutorSpec
 
     spec = ExecutorSpec(kind="ray", actors={"low_info": {"replicas": 3}})
-    generate, low_info, length = (STEPS[n]() if n != "generate" else STEPS[n].__new__(STEPS[n])
-                                  for n in ("generate", "low_info", "length"))
+    generate = STEPS["generate"](STEPS["generate"].Params.model_validate(
+        {"policies": [{"backend": "transformers", "model": "org/model"}]}))
+    low_info, length = STEPS["low_info"](), STEPS["length"]()
     assert actor_spec(generate, spec).replicas == 1  # loads a model: one actor
     assert actor_spec(low_info, spec).replicas == 3  # named in executor.actors
     assert actor_spec(length, spec) is None  # plain block tasks
