@@ -22,7 +22,7 @@ from datatools.outputs import Ledger, write_outputs
 from datatools.profiling import Profile
 from datatools.recipe import LoadedRecipe
 from datatools.redact import redact
-from datatools.step import Step, StepContext
+from datatools.step import Step, StepContext, step_stats
 from datatools.step_cache import kept_rows_of, load_step, step_key, store_step
 from datatools.step_models import plan_models, step_finished
 from datatools.schemas.errors import ConfigError, Problem, QualityGateError
@@ -225,7 +225,7 @@ def _steps_in_order(loaded, handover: list, fingerprint, ctx, use_cache, ledger,
                 raise type(err)([Problem(f"{spec.location}.{p.location.split('.', 1)[-1]}"
                                          if p.location else spec.location, p.message)
                                  for p in err.problems]) from None
-            stats = dict(getattr(step, "stats", {}) or {})
+            stats = step_stats(step)
             kept_rows = kept_rows_of(step, frame, kept, rejected) if folder else None
             frame = None  # the input's own arrays are freed before the cache writes, not after
             if folder:

@@ -101,6 +101,11 @@ class Step:
         raise NotImplementedError
 
 
+def step_stats(step: Step) -> dict:
+    """A step's own stats after a call (steps set `self.stats` in `__call__`); {} if none."""
+    return dict(getattr(step, "stats", None) or {})
+
+
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 

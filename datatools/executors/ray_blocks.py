@@ -92,8 +92,19 @@ def block_task(split: Callable[[pl.DataFrame], tuple[pl.DataFrame, pl.DataFrame]
 
 
 def read_books(books: Path) -> tuple[dict[str, int], pl.DataFrame | None]:
-    """(summed tallies, rejected rows in frame order) of one step; a step's own stats are
-    listed per block (`block_stats`, in frame order): rates do not add up across blocks."""
+    """(summed tallies, rejected rows in frame order) of one step."""
+    totals = read_tallies(books)
+    parts = [pl.read_parquet(f) for f in sorted(books.glob("*.parquet"))]
+    rejected = pl.concat(parts, how="vertical_relaxed") if parts else None
+    if rejected is not None and rejected.height != totals["rejected"]:
+        raise RuntimeError(f"{books}: {rejected.height} rejected rows on disk, "
+                           f"{totals['rejected']} counted")
+    return totals, rejected
+
+
+def read_tallies(books: Path) -> dict:
+    """The block tallies of one step, summed; a step's own stats are listed per block
+    (`block_stats`, in frame order): rates do not add up across blocks."""
     totals = {"rows_in": 0, "records_in": 0, "kept": 0, "records_out": 0, "rejected": 0,
               "blocks": 0}
     block_stats = []
@@ -106,12 +117,7 @@ def read_books(books: Path) -> tuple[dict[str, int], pl.DataFrame | None]:
         totals["blocks"] += 1
     if block_stats:
         totals["block_stats"] = block_stats
-    parts = [pl.read_parquet(f) for f in sorted(books.glob("*.parquet"))]
-    rejected = pl.concat(parts, how="vertical_relaxed") if parts else None
-    if rejected is not None and rejected.height != totals["rejected"]:
-        raise RuntimeError(f"{books}: {rejected.height} rejected rows on disk, "
-                           f"{totals['rejected']} counted")
-    return totals, rejected
+    return totals
 
 
 # --- the step cache on Ray: a step's kept blocks beside its books, `done` written last ---
@@ -145,10 +151,13 @@ def cached_result(books: Path, rows_in: int, ray):
     if not done.is_file():
         return None
     try:
-        totals, _ = read_books(books)
-    except (OSError, RuntimeError, ValueError):
+        totals = read_tallies(books)
+        # the rejected parts are read by the caller; here only their row counts (metadata)
+        on_disk = sum(pl.scan_parquet(f).select(pl.len()).collect().item()
+                      for f in books.glob("*.parquet"))
+    except (OSError, ValueError, pl.exceptions.PolarsError):
         return None
-    if totals["rows_in"] != rows_in:
+    if totals["rows_in"] != rows_in or on_disk != totals["rejected"]:
         return None
     parts = sorted((books / "kept").glob("*.parquet"))
     if not parts:

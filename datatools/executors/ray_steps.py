@@ -23,6 +23,7 @@ from datatools.executors.ray_blocks import (ORDER, block_task, cached_result, co
                                             read_books, save_result, to_blocks)
 from datatools.outputs import Ledger
 from datatools.pipeline import StepReport, _by_reason, _gate, run_step
+from datatools.step import step_stats
 from datatools.step_cache import step_key
 
 # Ray splits a task's output into blocks above this size; our blocks must stay whole records,
@@ -136,18 +137,15 @@ def _run_one(step, item, ds, books: Path, plans, spec, ray):
                 concurrency=actors.replicas, num_gpus=actors.num_gpus,
                 num_cpus=actors.num_cpus, batch_format="pyarrow", batch_size=None,
                 zero_copy_batch=True).materialize(), f"actors ({step.scope}) x{actors.replicas}"
-        task = block_task(lambda f: run_step(step, f, location), books,
-                          renumber=not step.row_preserving, stats=lambda: step_stats(step))
-        return ds.map_batches(task, batch_format="pyarrow", batch_size=None,
+        return ds.map_batches(step_task(step, books, location), batch_format="pyarrow",
+                              batch_size=None,
                               zero_copy_batch=True).materialize(), f"blocks ({step.scope})"
     if step.name in plans:
         plan = plans[step.name]
         return plan(step, ds, books, location, partitions(spec, ray)).materialize(), "plan"
     # a global step without a distributed plan: once, on the whole frame, here
     whole = collect(ds, keep_order_column=True)
-    task = block_task(lambda f: run_step(step, f, location), books,
-                      renumber=not step.row_preserving)
-    kept = pl.from_arrow(task(whole.to_arrow()))
+    kept = pl.from_arrow(step_task(step, books, location)(whole.to_arrow()))
     return to_blocks(kept.drop(ORDER), spec.block_rows).materialize(), "driver"
 
 
@@ -167,13 +165,13 @@ class StepActor:
     given; the same block task, so books and accounting are as for plain tasks."""
 
     def __init__(self, step, books: Path, location: str):
-        self.task = block_task(lambda f: run_step(step, f, location), books,
-                               renumber=not step.row_preserving, stats=lambda: step_stats(step))
+        self.task = step_task(step, books, location)
 
     def __call__(self, table):
         return self.task(table)
 
 
-def step_stats(step) -> dict:
-    """A step's own stats after a block (steps set `self.stats` in their call); {} if none."""
-    return dict(getattr(step, "stats", None) or {})
+def step_task(step, books: Path, location: str):
+    """The block task running `step` (checked books, its stats kept per block)."""
+    return block_task(lambda f: run_step(step, f, location), books,
+                      renumber=not step.row_preserving, stats=lambda: step_stats(step))
