@@ -159,11 +159,14 @@ def unique_record_ids(frame: pl.DataFrame) -> pl.DataFrame:
     if not occurrence.max():
         return frame  # every record already has its own id
     occurrence = pl.lit(occurrence)
-    new_id = (
-        pl.when(occurrence > 0)
-        .then(pl.col("id") + pl.lit("~") + occurrence.cast(pl.String))
-        .otherwise(pl.col("id"))
-    )
+    return with_new_ids(frame, pl.when(occurrence > 0)
+                        .then(pl.col("id") + pl.lit("~") + occurrence.cast(pl.String))
+                        .otherwise(pl.col("id")))
+
+
+def with_new_ids(frame: pl.DataFrame, new_id: pl.Expr) -> pl.DataFrame:
+    """`frame` with its records' ids replaced by `new_id`; candidate ids (`<id>-<suffix>`)
+    follow their record's id."""
     return frame.with_columns(
         new_id.alias("id"),
         (new_id + pl.col("candidate_id").str.slice(pl.col("id").str.len_chars()))

@@ -65,23 +65,27 @@ def _by_reason(rejected: pl.DataFrame) -> dict[str, int]:
 
 
 def read_sources(loaded: LoadedRecipe, limit: int | None = None, quiet: bool = False,
-                 profile: Profile | None = None):
-    """All sources → one canonical frame, read-ledger, per-source summaries, a fingerprint."""
+                 profile: Profile | None = None, sink=None):
+    """All sources → one canonical frame, read-ledger, per-source summaries, a fingerprint.
+    `sink(piece, source_index)`: each piece of each source's frame goes there as it is read
+    (the Ray executor's streaming read); the frame returned is then None, and ids are not
+    yet made unique across sources (the sink's owner does that)."""
     from datatools.progress import progress_bar
     from datatools.readers import read_source
 
     profile = profile or Profile()
     frames, ledgers, summaries, prints = [], [], [], []
-    for source in loaded.recipe.sources:
+    for index, source in enumerate(loaded.recipe.sources):
         started = time.perf_counter()
+        piece_sink = None if sink is None else (lambda piece, i=index: sink(piece, i))
         with progress_bar(None, f"read {source.name}", quiet=quiet), \
                 profile.phase(f"read {source.name}"):
-            result = read_source(source, loaded.workdir, limit=limit)
+            result = read_source(source, loaded.workdir, limit=limit, sink=piece_sink)
         frames.append(result.frame)
         ledgers.append(result.rejects)
         summaries.append(dict(
             source=source.name, format=result.format, kind=result.kind, records=result.records,
-            rows=result.frame.height, rejected=result.rejects.height,
+            rows=result.rows, rejected=result.rejects.height,
             by_reason=_by_reason(result.rejects), seconds=round(time.perf_counter() - started, 3),
             scores_synthesised=result.scores_synthesised, notes=result.notes(),
         ))
@@ -89,7 +93,9 @@ def read_sources(loaded: LoadedRecipe, limit: int | None = None, quiet: bool = F
     _release_freed_heap()
     # A recipe has at least one source; one frame is used as it is (no concat copy). Ids are
     # unique within a source (the reader makes them so); across sources they may collide.
-    if len(frames) == 1:
+    if sink is not None:
+        frame = None
+    elif len(frames) == 1:
         frame = frames[0]
     else:
         frame = unique_record_ids(pl.concat(frames, how="diagonal_relaxed", rechunk=False))

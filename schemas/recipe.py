@@ -159,9 +159,6 @@ class ExecutorSpec(Strict):
         "cluster's CPUs)")
     temp_dir: str | None = Field(
         None, description="ray with address local: Ray's session folder (spilled objects too)")
-    shuffle: Literal["sort", "hash"] = Field(
-        "sort", description="ray: shuffle of the dedup group-bys; sort starts fast (one "
-        "machine), hash scales better on a cluster (it starts aggregator actors first)")
     actors: dict[str, ActorSpec] = Field(
         default_factory=dict, description="ray: steps (by name) to run as actor pools, e.g. "
         "{generate: {replicas: 8, num_gpus: 1}}; steps that load a model (generate, LLM "

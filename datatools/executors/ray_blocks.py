@@ -26,7 +26,17 @@ def to_blocks(frame: pl.DataFrame, block_rows: int):
     import ray.data
 
     if frame.height == 0:
-        return ray.data.from_arrow_refs([ray.put(_with_order(frame, 0).to_arrow())])
+        return ray.data.from_arrow_refs([ray.put(with_order(frame, 0).to_arrow())])
+    refs = [ray.put(with_order(block, i).to_arrow())
+            for i, block in enumerate(record_blocks(frame, block_rows))]
+    return ray.data.from_arrow_refs(refs)
+
+
+def record_blocks(frame: pl.DataFrame, block_rows: int) -> list[pl.DataFrame]:
+    """`frame` in slices of about `block_rows` rows, each holding whole records (a record's
+    rows brought together first if they are apart), in order of first appearance."""
+    if frame.height == 0:
+        return []
     # records numbered by first appearance (the row index must exist before the window)
     ordinal = (frame.select("id").with_row_index("pos")
                .select(pl.col("pos").min().over("id").rank("dense").cast(pl.Int64))["pos"] - 1)
@@ -38,13 +48,12 @@ def to_blocks(frame: pl.DataFrame, block_rows: int):
         frame = frame.drop("__rec")
     block = (ordinal // per_block).to_numpy()
     cuts = [0, *((block[1:] != block[:-1]).nonzero()[0] + 1).tolist(), frame.height]
-    # one object (= one block) per table: from_arrow(list) would join them into one block
-    refs = [ray.put(_with_order(frame.slice(lo, hi - lo), i).to_arrow())
-            for i, (lo, hi) in enumerate(zip(cuts[:-1], cuts[1:]))]
-    return ray.data.from_arrow_refs(refs)
+    # one object (= one block) per slice: from_arrow(list) would join them into one block
+    return [frame.slice(lo, hi - lo) for lo, hi in zip(cuts[:-1], cuts[1:])]
 
 
-def _with_order(frame: pl.DataFrame, block: int) -> pl.DataFrame:
+def with_order(frame: pl.DataFrame, block: int) -> pl.DataFrame:
+    """`frame` as block number `block`: its rows get orders block << 32 | position."""
     return frame.with_columns(
         (pl.int_range(pl.len(), dtype=pl.Int64) + (block << BLOCK_SHIFT)).alias(ORDER))
 
@@ -74,7 +83,7 @@ def block_task(split: Callable[[pl.DataFrame], tuple[pl.DataFrame, pl.DataFrame]
         first = int(frame[ORDER][0])
         kept, rejected = split(frame)
         if renumber:
-            kept = _with_order(kept.drop(ORDER, strict=False), first >> BLOCK_SHIFT)
+            kept = with_order(kept.drop(ORDER, strict=False), first >> BLOCK_SHIFT)
         elif ORDER not in kept.columns:
             raise RuntimeError(f"a step dropped the executor's {ORDER} column")
         name = f"{first:020d}"

@@ -52,8 +52,7 @@ def ray_session(spec, quiet: bool = True):
     from ray.data.context import ShuffleStrategy
 
     data_ctx = DataContext.get_current()
-    data_ctx.shuffle_strategy = (ShuffleStrategy.HASH_SHUFFLE if spec.shuffle == "hash"
-                                 else ShuffleStrategy.SORT_SHUFFLE_PULL_BASED)
+    data_ctx.shuffle_strategy = ShuffleStrategy.HASH_SHUFFLE  # key-based repartitioning
     data_ctx.target_max_block_size = MAX_BLOCK_BYTES
     data_ctx.enable_progress_bars = not quiet
     data_ctx.print_on_execution_start = not quiet

@@ -10,6 +10,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import polars as pl
 from datatools.schemas.errors import Problem, SourceError
@@ -37,6 +38,7 @@ class ReadResult:
     records: int           # raw records seen, readable or not
     scores_synthesised: int = 0  # pairs whose source had no scores (1.0 / 0.0 stand in)
     no_completion: int = 0       # records read with a prompt but no answer
+    rows: int = 0                # frame rows read (also when they went to a sink, not `frame`)
     unused_keys: dict[str, int] = field(default_factory=dict)  # of those records: key → count
 
     def notes(self) -> list[str]:
@@ -60,9 +62,13 @@ class ReadResult:
 BATCH = 50_000
 
 
-def read_source(source: Source, workdir: Path, limit: int | None = None) -> ReadResult:
+def read_source(source: Source, workdir: Path, limit: int | None = None,
+                sink: Callable[[pl.DataFrame], None] | None = None) -> ReadResult:
+    """`sink`: called with each piece of the frame as it is read (in order; a piece holds
+    whole records), instead of keeping them: the result's `frame` is then empty (its schema)
+    and `rows` counts what went to the sink. The Ray executor streams a source this way."""
     limits = [n for n in (limit, source.limit) if n is not None]
-    columnar = _read_columnar(source, Path(workdir), bool(limits))
+    columnar = _read_columnar(source, Path(workdir), bool(limits), sink)
     if columnar is not None:
         return columnar
     parts = iter_parts(source, Path(workdir), min(limits) if limits else None)
@@ -71,7 +77,7 @@ def read_source(source: Source, workdir: Path, limit: int | None = None) -> Read
         _check_empty(source, sum(p.seen for p in parts))
         rename_columns(parts, source.columns, source.name)
     seen = 0
-    frames, rejects, formats, kinds, fmt_of = [], [], [], set(), {}
+    frames, rejects, formats, kinds, fmt_of = _Pieces(sink), [], [], set(), {}
     ids: Counter[str] = Counter()
     notes: Counter[str] = Counter()
     for part in parts:
@@ -91,18 +97,38 @@ def read_source(source: Source, workdir: Path, limit: int | None = None) -> Read
     return _result(source, frames, rejects, formats, kinds, seen, notes)
 
 
-def _result(source: Source, frames: list, rejects: list, formats: list, kinds: set,
+class _Pieces(list):
+    """The frame's pieces as read: kept (a list), or each handed to `sink` and only counted."""
+
+    def __init__(self, sink=None):
+        super().__init__()
+        self.sink, self.rows, self.pieces = sink, 0, 0
+
+    def append(self, piece: pl.DataFrame) -> None:
+        self.rows += piece.height
+        self.pieces += 1
+        if self.sink is None:
+            super().append(piece)
+        else:
+            self.sink(piece)
+
+
+def _result(source: Source, frames: _Pieces, rejects: list, formats: list, kinds: set,
             seen: int, notes: Counter) -> ReadResult:
     _check_empty(source, seen)
-    if not frames:
+    if not frames.pieces:
         reasons = Counter(r["reason"] for r in rejects)
         first = rejects[0] if rejects else None
         counts = ", ".join(f"{reason}: {n}" for reason, n in reasons.items())
         raise SourceError(Problem(source.name, (
             f"no readable records among {seen} ({counts})"
             + (f"; first: {first['source']}: {first['detail']}" if first else ""))))
+    from datatools.frame import empty_frame
+
     return ReadResult(
-        frame=pl.concat(frames, rechunk=False) if len(frames) > 1 else frames[0],
+        frame=(pl.concat(frames, rechunk=False) if len(frames) > 1 else frames[0]) if frames
+        else empty_frame(),
+        rows=frames.rows,
         rejects=pl.DataFrame(rejects, schema=LEDGER_SCHEMA) if rejects
         else pl.DataFrame(schema=LEDGER_SCHEMA),
         format=formats[0] if len(set(formats)) == 1 else "mixed",
@@ -114,7 +140,8 @@ def _result(source: Source, frames: list, rejects: list, formats: list, kinds: s
     )
 
 
-def _read_columnar(source: Source, workdir: Path, limited: bool) -> ReadResult | None:
+def _read_columnar(source: Source, workdir: Path, limited: bool,
+                   sink=None) -> ReadResult | None:
     """A plain local JSONL file in TRL format, read columnar (`readers.columnar`); None when
     the source is anything else (then the per-line path reads it)."""
     if source.path is None or source.columns or limited or source.format not in ("auto", "trl"):
@@ -142,7 +169,8 @@ def _read_columnar(source: Source, workdir: Path, limited: bool) -> ReadResult |
     from datatools.readers.columnar import read_trl_jsonl
 
     notes: Counter[str] = Counter()
-    frames, rejects, seen, kinds = read_trl_jsonl(path, source.path, Counter(), notes)
+    frames = _Pieces(sink)
+    _, rejects, seen, kinds = read_trl_jsonl(path, source.path, Counter(), notes, frames)
     return _result(source, frames, rejects, ["trl"], kinds, seen, notes)
 
 

@@ -134,11 +134,14 @@ def _piece(cols: _Columns, fallback_rows: list, name: str) -> pl.DataFrame | Non
     return f.drop("__line")
 
 
-def read_trl_jsonl(path: Path, name: str, ids: Counter, notes: Counter | None = None):
+def read_trl_jsonl(path: Path, name: str, ids: Counter, notes: Counter | None = None,
+                   frames: list | None = None):
     """(frames, rejects, seen, kinds) of a TRL JSONL file read columnar, per-line where needed;
-    `notes` counts what the line path counts (synthesised scores, records without an answer)."""
+    `notes` counts what the line path counts (synthesised scores, records without an answer).
+    `frames`: where each piece of the frame is appended as it is made (a new list if None)."""
     notes = notes if notes is not None else Counter()
-    frames, rejects, kinds, seen = [], [], set(), 0
+    frames = frames if frames is not None else []
+    rejects, kinds, seen = [], set(), 0
     cols, fallback_rows, count = _Columns(), [], 0
     with open(path, "rb") as fh:
         for lineno, line in enumerate(fh, 1):
