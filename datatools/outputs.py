@@ -57,6 +57,43 @@ def to_ledger(rejected: pl.DataFrame, step: str) -> pl.DataFrame:
     )
 
 
+class FilePart:
+    """Rows kept in a parquet file until they are written (a Ray block task's rejected rows):
+    the driver reads one part at a time, never the whole ledger."""
+
+    def __init__(self, path: Path):
+        import pyarrow.parquet as pq
+
+        self.path = Path(path)
+        self.height = pq.read_metadata(self.path).num_rows
+
+    def frame(self, columns: list[str] | None = None) -> pl.DataFrame:
+        return pl.read_parquet(self.path, columns=columns)
+
+    def group_by(self, column: str):
+        return self.frame([column]).group_by(column)
+
+    def iter_slices(self, rows: int):
+        yield from self.frame().iter_slices(rows)
+
+
+class Parts:
+    """A dataset written by block tasks as Arrow IPC parts (in frame order), concatenated
+    into its parquet file as it is written: one part in memory at a time."""
+
+    def __init__(self, paths: list[Path], empty: pl.DataFrame, height: int):
+        self.paths, self.empty, self.height = list(paths), empty, height
+        self.columns = empty.columns
+
+    def slices(self, split: str | None = None):
+        for path in self.paths:
+            part = pl.read_ipc(path)
+            yield part if split is None else part.filter(pl.col("split") == split).drop("split")
+
+    def estimated_size(self) -> int:
+        return sum(p.stat().st_size for p in self.paths)
+
+
 class Ledger:
     """The build's ledger, kept as parts until it is written.
 
@@ -66,15 +103,15 @@ class Ledger:
     records, held from the first step to the end of the build."""
 
     def __init__(self) -> None:
-        self.parts: list[tuple[str | None, pl.DataFrame]] = []
+        self.parts: list[tuple[str | None, pl.DataFrame | FilePart]] = []
 
-    def add_rejected(self, step: str, rejected: pl.DataFrame) -> None:
-        """A step's rejected frame (frame columns + reason + detail)."""
+    def add_rejected(self, step: str, rejected: pl.DataFrame | FilePart) -> None:
+        """A step's rejected frame (frame columns + reason + detail), or a file of them."""
         if rejected.height:
             self.parts.append((step, rejected))
 
-    def add_rows(self, rows: pl.DataFrame) -> None:
-        """Rows already in LEDGER_SCHEMA (reading, builders)."""
+    def add_rows(self, rows: pl.DataFrame | FilePart) -> None:
+        """Rows already in LEDGER_SCHEMA (reading, builders), or a file of them."""
         if rows.height:
             self.parts.append((None, rows))
 
@@ -111,24 +148,30 @@ class Staging:
         self.dir = Path(folder)
         self.items: list[str] = []
 
-    def write_frame(self, name: str, frame: pl.DataFrame, file: str = "train.parquet",
-                    metadata: dict[str, Any] | None = None) -> Path:
+    def write_frame(self, name: str, frame: "pl.DataFrame | Parts | _SplitOf",
+                    file: str = "train.parquet", metadata: dict[str, Any] | None = None) -> Path:
         folder = self.dir / name
         folder.mkdir(parents=True, exist_ok=True)
-        write_parquet(frame, folder / file)
+        if isinstance(frame, pl.DataFrame):
+            write_parquet(frame, folder / file)
+        else:  # parts from block tasks, one at a time
+            write_slices(frame.slices(), frame.empty, folder / file)
         if metadata is not None:
             (folder / "metadata.json").write_text(json.dumps(metadata, indent=2, default=str))
         self._add(name)
         return folder
 
-    def write_dataset(self, kind: str, data: pl.DataFrame, metadata: dict | None) -> Path:
+    def write_dataset(self, kind: str, data: pl.DataFrame | Parts, metadata: dict | None,
+                      splits: list[str] | None = None) -> Path:
         """OUT/<kind>/train.parquet; a dataset with a `split` column (prompts) is written one
-        file per split, `test` holding held-out rows no trainer reads (train.data skips it)."""
+        file per split, `test` holding held-out rows no trainer reads (train.data skips it).
+        `splits`: the split names of a dataset given as Parts (from its metadata)."""
         if "split" not in data.columns:
             return self.write_frame(kind, data, metadata=metadata)
         folder = self.dir / kind
-        for split in split_names(data):
-            part = data.filter(pl.col("split") == split).drop("split")
+        for split in (split_names(data) if isinstance(data, pl.DataFrame) else splits):
+            part = (data.filter(pl.col("split") == split).drop("split")
+                    if isinstance(data, pl.DataFrame) else _SplitOf(data, split))
             folder = self.write_frame(kind, part, file=f"{split}.parquet", metadata=metadata)
         return folder
 
@@ -156,12 +199,13 @@ class Staging:
             self.items.append(name)
 
 
-def write_outputs(out: OutFolder | Path, frame: pl.DataFrame, ledger: Ledger,
-                  datasets: dict[str, pl.DataFrame], metadata: dict, report: dict,
+def write_outputs(out: OutFolder | Path, frame: pl.DataFrame | Parts, ledger: Ledger,
+                  datasets: dict[str, pl.DataFrame | Parts], metadata: dict, report: dict,
                   profile: Profile | None = None, candidates: str = "full",
                   report_html: bool = True) -> None:
     """Stage the outputs the recipe asks for in a new build folder, then publish it with one
-    switch. `candidates`: full | scores (no text columns) | none."""
+    switch. `candidates`: full | scores (no text columns) | none. The frame and datasets may
+    be `Parts` (a streamed Ray build): they are then written a part at a time."""
     if not isinstance(out, OutFolder):
         with OutFolder(out) as folder:
             return write_outputs(folder, frame, ledger, datasets, metadata, report, profile,
@@ -171,17 +215,22 @@ def write_outputs(out: OutFolder | Path, frame: pl.DataFrame, ledger: Ledger,
     try:
         for kind, data in datasets.items():
             with profile.phase(f"write {kind}"):
-                staging.write_dataset(kind, data, metadata[kind])
+                splits = metadata[kind].get("splits") or {}
+                staging.write_dataset(kind, data, metadata[kind], ["train"] + sorted(
+                    s for s, n in splits.items() if n and s != "train"))
         with profile.phase("write rejects (ledger)"):
             staging.write_ledger(ledger)
         if candidates != "none":
             with profile.phase("write candidates"):
                 texts = ("prompt", "completion", "meta") if candidates == "scores" else ()
-                staging.write_frame("candidates", frame.drop(texts, strict=False),
-                                    file="candidates.parquet")
+                staging.write_frame("candidates", frame if isinstance(frame, Parts)  # (the
+                                    else frame.drop(texts, strict=False),  # parts have
+                                    file="candidates.parquet")  # the chosen columns)
         with profile.phase("write report.json"):
             staging.write_json("report.json", report)
-        _extras(staging, report, datasets.get("pairwise"), profile, report_html)
+        pairs = datasets.get("pairwise")
+        _extras(staging, report, pairs if isinstance(pairs, pl.DataFrame) else None, profile,
+                report_html)
     except OSError as err:
         if not disk_full(err):
             raise
@@ -192,6 +241,17 @@ def write_outputs(out: OutFolder | Path, frame: pl.DataFrame, ledger: Ledger,
                                 "nothing visible was changed")) from None
     with profile.phase("publish (switch)"):
         out.publish()
+
+
+class _SplitOf:
+    """One split of a Parts dataset, for the writer."""
+
+    def __init__(self, parts: Parts, split: str):
+        self.parts, self.split = parts, split
+        self.empty = parts.empty.drop("split")
+
+    def slices(self):
+        return self.parts.slices(self.split)
 
 
 def split_names(data: pl.DataFrame) -> list[str]:

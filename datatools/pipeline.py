@@ -47,8 +47,8 @@ class StepReport:
 class BuildResult:
     out_dir: Path
     report: dict[str, Any]
-    frame: pl.DataFrame
-    datasets: dict[str, pl.DataFrame]
+    frame: pl.DataFrame | None  # None (and no datasets) when a Ray build streamed them: they
+    datasets: dict[str, pl.DataFrame]  # are in OUT only
     profile: Profile = field(default_factory=Profile)
 
     @property
@@ -256,10 +256,7 @@ def records_that_lost_their_best(loaded: LoadedRecipe, ctx: StepContext, frame: 
                                  reports: list, ledger: Ledger) -> dict[str, str]:
     """{record id: which step dropped its best answer}, from the steps' rejected rows after
     the last step that writes `score` (a judge re-ranks what it sees)."""
-    from datatools.registry import STEPS
-
-    scoring = [i for i, spec in enumerate(loaded.steps)
-               if "score" in STEPS[spec.name](spec.params, ctx).produced_columns()]
+    after_score = steps_after_last_score(loaded, ctx)
     parts = iter(part for step, part in ledger.parts if step is not None)
     after = []
     for i, report in enumerate(reports):  # a step's rejected rows, in one or more parts
@@ -267,9 +264,20 @@ def records_that_lost_their_best(loaded: LoadedRecipe, ctx: StepContext, frame: 
         while taken < report.rejected:
             part = next(parts)
             taken += part.height
-            if not scoring or i > scoring[-1]:
-                after.append((report.name, part))
+            if i in after_score:
+                after.append((report.name, part if isinstance(part, pl.DataFrame)
+                              else part.frame()))
     return best_dropped(frame, after)
+
+
+def steps_after_last_score(loaded: LoadedRecipe, ctx: StepContext) -> set[int]:
+    """Indexes of the steps after the last one that writes `score` (all, when none does):
+    their rejected rows can hold a record's best-ranked answer."""
+    from datatools.registry import STEPS
+
+    scoring = [i for i, spec in enumerate(loaded.steps)
+               if "score" in STEPS[spec.name](spec.params, ctx).produced_columns()]
+    return set(range(scoring[-1] + 1 if scoring else 0, len(loaded.steps)))
 
 
 def build_datasets(loaded: LoadedRecipe, frame: pl.DataFrame,
@@ -290,10 +298,17 @@ def build_datasets(loaded: LoadedRecipe, frame: pl.DataFrame,
         datasets[kind] = built.data
         ledgers.append(built.skipped)
         records = built.data["id"].n_unique() if built.data.height else 0
-        metadata[kind] = {"kind": kind, "rows": built.data.height, "records": records,
-                          "recipe": loaded.recipe.name,
-                          "params": params.model_dump(mode="json"), **built.metadata}
+        metadata[kind] = dataset_metadata(loaded, kind, built.data.height, records,
+                                          built.metadata)
     return datasets, ledgers, metadata
+
+
+def dataset_metadata(loaded: LoadedRecipe, kind: str, rows: int, records: int,
+                     built: dict) -> dict:
+    """OUT/<kind>/metadata.json (and the report's `outputs.<kind>`)."""
+    params = getattr(loaded.recipe.outputs, kind)
+    return {"kind": kind, "rows": rows, "records": records, "recipe": loaded.recipe.name,
+            "params": params.model_dump(mode="json"), **built}
 
 
 def mix_datasets(loaded: LoadedRecipe, datasets: dict, metadata: dict):
@@ -338,53 +353,72 @@ def run_build(loaded: LoadedRecipe, out_dir: Path | None = None, limit: int | No
 def _build(loaded: LoadedRecipe, out: OutFolder, limit, quiet, use_cache, backends,
            executor, profile: Profile) -> BuildResult:
     started = time.perf_counter()
-    out_dir = out.dir
     ctx = StepContext(seed=loaded.recipe.seed, workdir=loaded.workdir,
                       cache_dir=out.cache_dir, quiet=quiet, backends=backends or {})
+    if (executor or loaded.recipe.executor.kind) == "ray":
+        from datatools.executors.ray_build import build_on_ray
+
+        return build_on_ray(loaded, out, ctx, limit, use_cache, profile, started)
     frame, read_ledger, sources, fingerprint = read_sources(loaded, limit, quiet, profile)
     rows_read = frame.height
     handover = [frame]
     del frame  # run_steps holds the only reference from here on
     ledger = Ledger()  # in build order: reading, the steps, the builders
     ledger.add_rows(read_ledger)
-    from datatools.executors import steps_runner
+    frame, step_reports, ledger = run_steps(loaded, handover, fingerprint, ctx, use_cache,
+                                            ledger, profile)
+    return finish_build(loaded, out, ctx, frame, step_reports, ledger, sources, rows_read,
+                        started, profile)
 
-    kind = executor or loaded.recipe.executor.kind
-    if kind == "local":  # the in-process runner times each step itself
-        frame, step_reports, ledger = run_steps(loaded, handover, fingerprint, ctx, use_cache,
-                                                ledger, profile)
-    else:
-        with profile.phase(f"steps ({kind} executor)"):
-            frame, step_reports, ledger = steps_runner(kind)(loaded, handover, fingerprint, ctx,
-                                                             use_cache, ledger)
-    if frame.height < loaded.recipe.gates.min_rows:
-        raise QualityGateError(Problem("gates.min_rows", f"only {frame.height} rows left after "
+
+def min_rows_gate(loaded: LoadedRecipe, rows: int) -> None:
+    if rows < loaded.recipe.gates.min_rows:
+        raise QualityGateError(Problem("gates.min_rows", f"only {rows} rows left after "
                                        f"the steps, below {loaded.recipe.gates.min_rows}"))
+
+
+def finish_build(loaded: LoadedRecipe, out: OutFolder, ctx: StepContext, frame: pl.DataFrame,
+                 step_reports: list, ledger: Ledger, sources: list, rows_read: int,
+                 started: float, profile: Profile, extra: dict | None = None) -> BuildResult:
+    """The steps' kept frame, held here → datasets, mixture, report, outputs."""
+    min_rows_gate(loaded, frame.height)
     with profile.phase("builders"):
         best_dropped = records_that_lost_their_best(loaded, ctx, frame, step_reports, ledger)
         datasets, build_ledgers, metadata = build_datasets(loaded, frame, best_dropped)
         mix_ledgers, mixture = mix_datasets(loaded, datasets, metadata)
     for rows in build_ledgers + mix_ledgers:
         ledger.add_rows(rows)
-    report = redact({  # what push publishes: no credential of any shape in it (or the card)
+    report = build_report(loaded, out.dir, ctx, sources, rows_read, step_reports, frame.height,
+                          frame["id"].n_unique() if frame.height else 0, metadata, mixture,
+                          ledger, started, extra)
+    outputs = loaded.recipe.outputs
+    write_outputs(out, frame, ledger, datasets, metadata, report, profile,
+                  candidates=outputs.candidates, report_html=outputs.report_html)
+    empty = why_empty({k: d.height for k, d in datasets.items()}, build_ledgers,
+                      frame.height, frame["id"].n_unique() if frame.height else 0, rows_read)
+    if empty:  # after writing: the ledger and report say what happened to every record
+        raise QualityGateError(Problem("outputs", f"{empty}; the ledger is in {out.dir}/rejects/"))
+    return BuildResult(out.dir, report, frame, datasets, profile)
+
+
+def build_report(loaded: LoadedRecipe, out_dir: Path, ctx: StepContext, sources: list,
+                 rows_read: int, step_reports: list, final_rows: int, final_records: int,
+                 metadata: dict, mixture: dict, ledger: Ledger, started: float,
+                 extra: dict | None = None) -> dict:
+    """report.json (what push publishes: no credential of any shape in it, or the card)."""
+    return redact({
         "name": loaded.recipe.name, "version": __version__,
         "recipe": str(loaded.path) if loaded.path else None, "out_dir": str(out_dir),
         "recipe_dump": loaded.recipe.model_dump(mode="json"),  # the card names sources, models, judges
         "sources": sources, "rows_read": rows_read,
         "steps": [asdict(r) for r in step_reports],
-        "final_rows": frame.height, "final_records": frame["id"].n_unique() if frame.height else 0,
+        "final_rows": final_rows, "final_records": final_records,
         "outputs": metadata,
         **({"mix": mixture} if mixture else {}),
         # every model a step loaded and when it was released, in order (local executor)
         "models": ctx.models.events,
         "ledger": {"total": ledger.height, "by_step": ledger.counts("step"),
                    "by_reason": ledger.counts("reason")},
+        **(extra or {}),
         "seconds": round(time.perf_counter() - started, 3),
     })
-    outputs = loaded.recipe.outputs
-    write_outputs(out, frame, ledger, datasets, metadata, report, profile,
-                  candidates=outputs.candidates, report_html=outputs.report_html)
-    empty = why_empty(datasets, build_ledgers, frame, rows_read)
-    if empty:  # after writing: the ledger and report say what happened to every record
-        raise QualityGateError(Problem("outputs", f"{empty}; the ledger is in {out_dir}/rejects/"))
-    return BuildResult(out_dir, report, frame, datasets, profile)

@@ -157,6 +157,9 @@ class ExecutorSpec(Strict):
     partitions: int | None = Field(
         None, ge=1, description="ray: hash partitions of the dedup shuffles (default: the "
         "cluster's CPUs)")
+    object_store_mb: int | None = Field(
+        None, ge=64, description="ray with address local: object store size in MiB (default: "
+        "Ray's, ~30% of memory); blocks beyond it spill to temp_dir")
     temp_dir: str | None = Field(
         None, description="ray with address local: Ray's session folder (spilled objects too)")
     actors: dict[str, ActorSpec] = Field(

@@ -99,7 +99,7 @@ def recipe_dict(data: Path, out: Path) -> dict:
 
 def run_build_bench(records: int = 1_000_000, seed: int = 0, workdir: Path | None = None,
                     use_cache: bool = True, data: Path | None = None, executor: str = "local",
-                    num_cpus: int | None = None) -> dict:
+                    num_cpus: int | None = None, object_store_mb: int | None = None) -> dict:
     """Generate the records (or reuse `data` when it exists; it is kept), build them with the
     CLI, and return whole-process numbers, per-step seconds and the per-phase profile."""
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
@@ -117,7 +117,8 @@ def run_build_bench(records: int = 1_000_000, seed: int = 0, workdir: Path | Non
         recipe = tmp / "recipe.yaml"
         spec = recipe_dict(path, tmp / "out")
         if executor == "ray":  # a local Ray instance inside the build process
-            spec["executor"] = {"kind": "ray", "num_cpus": num_cpus, "temp_dir": str(tmp / "ray")}
+            spec["executor"] = {"kind": "ray", "num_cpus": num_cpus, "temp_dir": str(tmp / "ray"),
+                                "object_store_mb": object_store_mb}
         recipe.write_text(json.dumps(spec))  # JSON is YAML
         profile = tmp / "profile.json"
         args = ["--profile", str(profile)] + ([] if use_cache else ["--no-cache"])

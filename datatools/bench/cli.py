@@ -60,6 +60,9 @@ def build(
     executor: str = typer.Option("local", "--executor", help="local | ray (a local Ray instance)"),
     num_cpus: Optional[int] = typer.Option(None, "--num-cpus", min=1,
                                            help="ray: CPUs of the local instance"),
+    object_store_mb: Optional[int] = typer.Option(
+        None, "--object-store-mb", min=64,
+        help="ray: object store MiB of the local instance (beyond it, blocks spill to disk)"),
     json_path: Optional[Path] = typer.Option(None, "--json", help="also write the results here"),
 ):
     """A real build (validate + exact_dedup + near_dedup + length → pairwise) over synthetic
@@ -68,7 +71,8 @@ def build(
     from datatools.bench.build import run_build_bench
 
     result = run_build_bench(records=records, seed=seed, use_cache=not no_cache, data=data,
-                             executor=executor, num_cpus=num_cpus)
+                             executor=executor, num_cpus=num_cpus,
+                             object_store_mb=object_store_mb)
     _table("build benchmark", {k: v for k, v in result.items()
                                if not isinstance(v, (dict, list))})
     if profile:

@@ -104,18 +104,20 @@ def unused_keys(meta: str | None) -> list[str]:
     return sorted(value) if isinstance(value, dict) else []
 
 
-def why_empty(datasets: dict[str, pl.DataFrame], ledgers: list[pl.DataFrame],
-              frame: pl.DataFrame, rows_read: int) -> str | None:
-    """None when some requested dataset has rows; else the likely cause, in a sentence."""
-    if not datasets or any(d.height for d in datasets.values()):
+def why_empty(dataset_rows: dict[str, int], ledgers: list, final_rows: int,
+              final_records: int, rows_read: int) -> str | None:
+    """None when some requested dataset has rows; else the likely cause, in a sentence.
+    `ledgers`: the builders' skipped rows (frames, or parts with `.frame()`)."""
+    if not dataset_rows or any(dataset_rows.values()):
         return None
-    kinds = ", ".join(f"{k} 0" for k in datasets)
-    if not frame.height:
+    kinds = ", ".join(f"{k} 0" for k in dataset_rows)
+    if not final_rows:
         return (f"no dataset rows were built ({kinds}): " + (
             "the sources had no readable records" if not rows_read else
             f"the steps dropped all {rows_read} rows (see the ledger's reasons)"))
+    ledgers = [p if isinstance(p, pl.DataFrame) else p.frame() for p in ledgers]
     skipped = pl.concat(ledgers, how="diagonal_relaxed") if ledgers else ledger_frame([])
-    records = frame["id"].n_unique()
+    records = final_records
     causes = []
     bare = skipped.filter(pl.col("reason").str.ends_with(".no_completion")) \
         .unique("id", keep="first", maintain_order=True)

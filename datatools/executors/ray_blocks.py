@@ -131,33 +131,29 @@ def read_tallies(books: Path) -> dict:
 
 # --- the step cache on Ray: a step's kept blocks beside its books, `done` written last ---
 
-def save_result(ds, books: Path, ran_as: str):
-    """Write each kept block to `books/kept/` (named by its first order, as the books are) and
-    mark the entry complete; returns the dataset of the written blocks."""
-    import ray
+def save_result(ds, books: Path):
+    """`ds` with each kept block also written to `books/kept/` (named by its first order, as
+    the books are; an emptied block as an empty part, which keeps the schema) as it passes;
+    the entry is marked complete (`done`) by the caller once the dataset has run."""
+    import uuid
 
     kept = books / "kept"
     kept.mkdir(exist_ok=True)
 
     def save(table):
         frame = pl.from_arrow(table)
-        if frame.height:
-            frame.write_parquet(kept / f"{int(frame[ORDER][0]):020d}.parquet")
+        name = f"{int(frame[ORDER][0]):020d}" if frame.height else f"empty-{uuid.uuid4().hex}"
+        frame.write_parquet(kept / f"{name}.parquet")
         return table
 
-    ds = ds.map_batches(save, batch_format="pyarrow", batch_size=None,
-                        zero_copy_batch=True).materialize()
-    if not any(kept.iterdir()):  # nothing kept: keep the schema of the empty result
-        pl.from_arrow(ray.get(ds.to_arrow_refs())[0]).write_parquet(kept / "empty.parquet")
-    (books / "done").write_text(ran_as)  # not *.json: those are the block tallies
-    return ds
+    return ds.map_batches(save, batch_format="pyarrow", batch_size=None, zero_copy_batch=True)
 
 
-def cached_result(books: Path, rows_in: int, ray):
-    """(dataset, how it ran) of a complete cache entry whose input had `rows_in` rows; None
+def cached_entry(books: Path, rows_in: int) -> str | None:
+    """How the step ran, for a complete cache entry whose input had `rows_in` rows; None
     otherwise (missing, half-written by a killed run, or another input)."""
     done = books / "done"
-    if not done.is_file():
+    if not done.is_file() or not any((books / "kept").glob("*.parquet")):
         return None
     try:
         totals = read_tallies(books)
@@ -168,14 +164,17 @@ def cached_result(books: Path, rows_in: int, ray):
         return None
     if totals["rows_in"] != rows_in or on_disk != totals["rejected"]:
         return None
-    parts = sorted((books / "kept").glob("*.parquet"))
-    if not parts:
-        return None
+    return done.read_text() + " (cached)"
+
+
+def cached_dataset(books: Path):
+    """The kept blocks of a complete cache entry, read by Ray tasks (not through here)."""
+    import ray
     import ray.data
 
-    read = ray.remote(_read_part)  # the blocks are read by tasks, not through this process
-    ds = ray.data.from_arrow_refs([read.remote(str(p)) for p in parts])
-    return ds, done.read_text() + " (cached)"
+    read = ray.remote(_read_part)
+    return ray.data.from_arrow_refs([read.remote(str(p))
+                                     for p in sorted((books / "kept").glob("*.parquet"))])
 
 
 def _read_part(path: str):
