@@ -142,9 +142,12 @@ def _result(source: Source, frames: _Pieces, rejects: list, formats: list, kinds
 
 def _read_columnar(source: Source, workdir: Path, limited: bool,
                    sink=None) -> ReadResult | None:
-    """A plain local JSONL file in TRL format, read columnar (`readers.columnar`); None when
-    the source is anything else (then the per-line path reads it)."""
-    if source.path is None or source.columns or limited or source.format not in ("auto", "trl"):
+    """A plain local JSONL file in one of the formats `readers.columnar` reads, read columnar;
+    None when the source is anything else (then the per-line path reads it)."""
+    from datatools.readers.columnar import FORMATS, read_jsonl
+
+    if source.path is None or source.columns or limited or (
+            source.format != "auto" and source.format not in FORMATS):
         return None
     path = Path(source.path).expanduser()
     path = path if path.is_absolute() else workdir / path
@@ -153,7 +156,8 @@ def _read_columnar(source: Source, workdir: Path, limited: bool,
     with open(path, "rb") as fh:
         if fh.read(3) == b"\xef\xbb\xbf":
             return None  # a byte-order mark: the per-line path decides what it means
-    if source.format == "auto":  # the format the per-line path would detect, from the same lines
+    fmt = source.format
+    if fmt == "auto":  # the format the per-line path would detect, from the same lines
         sample = RawPart(source.path)
         with open(path, "rb") as fh:
             for lineno, line in enumerate(fh, 1):
@@ -162,16 +166,15 @@ def _read_columnar(source: Source, workdir: Path, limited: bool,
                 if len(sample.records) >= SAMPLE_SIZE:
                     break
         try:
-            if not sample.records or detect_name(sample.records, source.path) != "trl":
-                return None
+            fmt = detect_name(sample.records, source.path) if sample.records else None
         except SourceError:
             return None
-    from datatools.readers.columnar import read_trl_jsonl
-
+        if fmt not in FORMATS:
+            return None
     notes: Counter[str] = Counter()
     frames = _Pieces(sink)
-    _, rejects, seen, kinds = read_trl_jsonl(path, source.path, Counter(), notes, frames)
-    return _result(source, frames, rejects, ["trl"], kinds, seen, notes)
+    _, rejects, seen, kinds = read_jsonl(path, source.path, fmt, Counter(), notes, frames)
+    return _result(source, frames, rejects, [fmt], kinds, seen, notes)
 
 
 def _check_empty(source: Source, seen: int) -> None:

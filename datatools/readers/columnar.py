@@ -1,20 +1,24 @@
-"""A columnar reader for the commonest file: TRL standard JSONL (string prompt with chosen +
-rejected, or completion [+ label], or a prompt alone; optional scores and id).
+"""A columnar reader for local JSONL files in the common formats (TRL standard and
+conversational, ShareGPT, Alpaca, ms-swift, UltraFeedback).
 
-Each line is parsed with the same JSON parser as the per-line path (orjson), and a record of
-exactly that plain shape goes straight into column lists, a chunk of records at a time, which
-polars turns into the canonical frame column-wise; every other line (malformed JSON, invalid
-UTF-8, another shape, extra keys, nulls, odd types, blank records) goes through the per-line
-path in place, so its rows and ledger rows — file and line included — are exactly what that
-path gives. Ids are assigned in line order with the per-line path's rule (`rows.take_id`).
+Each line is parsed with the same JSON parser as the per-line path (orjson); a record of its
+format's plain shape (`columnar_shapes.PLAIN`: the same `Parsed` the adapter gives, without
+the adapter's generality) goes straight into column lists, a chunk of records at a time,
+which become the canonical frame column-wise (the prompt column assembled in Arrow); every
+other line (malformed JSON, invalid UTF-8, a byte-order mark, another shape, odd types, blank
+records, deep nesting) goes through the per-line path in place, so its rows and ledger rows —
+file and line included — are exactly what that path gives. Ids are assigned in line order
+with the per-line path's rules (`rows.take_id`), unused keys go to `meta` as there.
 
 Why not `polars.read_ndjson` (3x faster to parse): it silently turns a list into its JSON text
 in a string column, reads a lone surrogate escape as "\\x00" and keeps the first of duplicate
 keys where the per-line path keeps the last — the frame would differ, without an error, from
-what the same line gives one line at a time.
+what the same line gives one line at a time. Why one thread: orjson holds the GIL while it
+builds Python objects, so a thread pool parsing chunks of lines measured no faster.
 """
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -22,108 +26,97 @@ import orjson
 import polars as pl
 import xxhash
 
-from datatools.formats.base import PAIRWISE, PROMPT, SFT, UNARY
-from datatools.frame import FRAME_SCHEMA, MESSAGE
-from datatools.readers.json_file import add_json_line
+from datatools.formats import ADAPTERS, ID_KEY
+from datatools.formats.base import RecordError
+from datatools.frame import FRAME_SCHEMA
+from datatools.readers import columnar_trl
+from datatools.readers.columnar_shapes import PLAIN
+from datatools.readers.json_file import MAX_DEPTH, add_json_line
 from datatools.readers.raw import RawPart
 from datatools.readers.rows import add_parsed, frame_from_candidate_rows, parse_one, take_id
 
-PLAIN = frozenset({"prompt", "chosen", "rejected", "completion", "label", "score_chosen",
-                   "score_rejected", "id"})
 CHUNK = 50_000  # records turned into frame rows at a time (bounded memory, as the line path)
-_KINDS = (PAIRWISE, SFT, UNARY, PROMPT)
+FORMATS = frozenset(PLAIN)
 
 
 def _blank(v) -> bool:
     return v is None or (type(v) is str and (v == "" or v.isspace()))
 
 
-def _plain(d) -> int:
-    """Which plain shape a parsed line has: 0 pairwise, 1 sft, 2 unary, 3 prompt; -1 none."""
-    if type(d) is not dict or not d.keys() <= PLAIN or type(d.get("prompt")) is not str:
-        return -1
-    if all(_blank(v) for v in d.values()):
-        return -1  # an empty record: the line path ledgers it
-    own = d.get("id")
-    if own is not None and type(own) not in (str, int):
-        return -1
-    chosen, rejected = d.get("chosen"), d.get("rejected")
-    if chosen is not None or rejected is not None:
-        if type(chosen) is not str or type(rejected) is not str or d.get("completion") is not None \
-                or d.get("label") is not None:
-            return -1
-        for key in ("score_chosen", "score_rejected"):
-            if d.get(key) is not None and type(d[key]) not in (int, float):
-                return -1
-        return 0
-    if d.get("score_chosen") is not None or d.get("score_rejected") is not None:
-        return -1
-    completion, label = d.get("completion"), d.get("label")
-    if completion is None:
-        return 3 if label is None else -1
-    if type(completion) is not str or (label is not None and type(label) is not bool):
-        return -1
-    return 1 if label is None else 2
-
-
-def _content_id(shape: int, prompt: str, a, b) -> str:
-    """`rows.content_id` of a plain record (one user turn and its answers)."""
-    answers = (f"{a}\x1e{b}" if shape == 0 else "" if shape == 3 else a)
-    text = f"user\x1f{prompt}\x1d{answers}"
+def _content_id(prompt: list, completions: list) -> str:
+    """`rows.content_id`, inlined (it runs once per record)."""
+    text = "\x1e".join(f"{m['role']}\x1f{m['content']}" for m in prompt) + "\x1d" + "\x1e".join(
+        c["content"] for c in completions)
     return xxhash.xxh3_128_hexdigest(text.encode("utf-8", "surrogatepass"))[:16]
 
 
 class _Columns:
+    """Record-level columns (id, source, meta, prompt as flat roles/contents + offsets) and
+    row-level ones (one per candidate row, pointing at its record)."""
+
     def __init__(self) -> None:
-        self.id, self.line, self.shape, self.prompt, self.a, self.b = [], [], [], [], [], []
-        self.score_a, self.score_b, self.label = [], [], []
+        self.id, self.source, self.meta, self.line = [], [], [], []
+        self.roles, self.contents, self.offsets = [], [], [0]
+        self.rec, self.cand, self.completion, self.score, self.label, self.model = \
+            [], [], [], [], [], []
 
-    def add(self, record_id: str, line: int, shape: int, d: dict) -> None:
+    def add(self, record_id: str, source: str, line: int, parsed, meta: str) -> None:
+        rec = len(self.id)
         self.id.append(record_id)
+        self.source.append(source)
+        self.meta.append(meta)
         self.line.append(line)
-        self.shape.append(shape)
-        self.prompt.append(d["prompt"])
-        self.a.append(d.get("chosen") if shape == 0 else d.get("completion"))
-        self.b.append(d.get("rejected"))
-        sa, sb = d.get("score_chosen"), d.get("score_rejected")
-        self.score_a.append(None if sa is None else float(sa))
-        self.score_b.append(None if sb is None else float(sb))
-        self.label.append(d.get("label"))
+        for m in parsed.prompt:
+            self.roles.append(m["role"])
+            self.contents.append(m["content"])
+        self.offsets.append(len(self.roles))
+        completions = parsed.completions or (None,)  # no answer: one row, as rows_from_record
+        for i, c in enumerate(completions):
+            self.rec.append(rec)
+            if c is None:
+                self.cand.append(f"{record_id}-p")
+                c, model = {"content": None}, None
+            else:
+                self.cand.append(f"{record_id}-{i}")
+                model = c.get("model", "dataset")
+            self.completion.append(c["content"])
+            self.score.append(c.get("score"))
+            self.label.append(c.get("label"))
+            self.model.append(model)
 
-    def frame(self, name: str) -> pl.DataFrame:
-        rec = pl.DataFrame({
-            "id": self.id, "__line": self.line, "shape": self.shape, "p": self.prompt,
-            "a": self.a, "b": self.b, "sa": self.score_a, "sb": self.score_b, "label": self.label,
-        }, schema={"id": pl.String, "__line": pl.Int64, "shape": pl.Int8, "p": pl.String,
-                   "a": pl.String, "b": pl.String, "sa": pl.Float64, "sb": pl.Float64,
-                   "label": pl.Boolean})
-        pair = pl.col("shape") == 0
-        rows = rec.select(
-            "id", "__line",
-            pl.format("{}:{}", pl.lit(name), pl.col("__line")).alias("source"),
-            pl.concat_list(pl.struct(pl.lit("user").alias("role"), pl.col("p").alias("content")))
-            .cast(pl.List(MESSAGE)).alias("prompt"),
-            pl.when(pair).then(pl.concat_list("a", "b")).otherwise(pl.concat_list("a"))
-            .alias("completion"),
-            pl.when(pair).then(pl.concat_list(pl.col("sa").fill_null(1.0),
-                                              pl.col("sb").fill_null(0.0)))
-            .otherwise(pl.concat_list(pl.lit(None, pl.Float64))).alias("score"),
-            pl.when(pair).then(pl.lit(["0", "1"])).when(pl.col("shape") == 3).then(pl.lit(["p"]))
-            .otherwise(pl.lit(["0"])).alias("__suffix"),
-            "label",
-        ).explode(["completion", "score", "__suffix"])
-        return rows.with_columns(
-            (pl.col("id") + "-" + pl.col("__suffix")).alias("candidate_id"),
-            pl.when(pl.col("completion").is_not_null()).then(pl.lit("dataset")).alias("model"),
-            pl.lit("{}").alias("meta"),
-        ).select([pl.col(k).cast(t) for k, t in FRAME_SCHEMA.items()] + ["__line"])
+    def frame(self) -> pl.DataFrame:
+        import pyarrow as pa
+
+        messages = pa.StructArray.from_arrays(
+            [pa.array(self.roles, pa.large_string()), pa.array(self.contents, pa.large_string())],
+            names=["role", "content"])
+        prompt = pl.from_arrow(pa.LargeListArray.from_arrays(
+            pa.array(self.offsets, pa.int64()), messages))
+        records = pl.DataFrame({
+            "id": pl.Series(self.id, dtype=pl.String),
+            "source": pl.Series(self.source, dtype=pl.String),
+            "prompt": prompt, "meta": pl.Series(self.meta, dtype=pl.String),
+            "__line": pl.Series(self.line, dtype=pl.Int64)})
+        rows = pl.DataFrame({
+            "candidate_id": pl.Series(self.cand, dtype=pl.String),
+            "completion": pl.Series(self.completion, dtype=pl.String),
+            "score": pl.Series(self.score, dtype=pl.Float64),
+            "label": pl.Series(self.label, dtype=pl.Boolean),
+            "model": pl.Series(self.model, dtype=pl.String)})
+        which = pl.Series(self.rec, dtype=pl.UInt32)
+        records = records if len(self.rec) == len(self.id) else records.select(pl.all().gather(which))
+        frame = pl.concat([records, rows], how="horizontal")
+        return frame.select([pl.col(k).cast(t) for k, t in FRAME_SCHEMA.items()] + ["__line"])
 
 
-def _piece(cols: _Columns, fallback_rows: list, name: str) -> pl.DataFrame | None:
-    """One chunk's frame: the columnar rows and the per-line rows, in line order."""
+def _piece(cols: _Columns, std, fallback_rows: list, name: str) -> pl.DataFrame | None:
+    """One chunk's frame: the columnar rows (TRL standard ones, `std`, apart) and the per-line
+    rows, in line order."""
     parts = []
     if cols.id:
-        parts.append(cols.frame(name))
+        parts.append(cols.frame())
+    if std is not None and std.id:
+        parts.append(std.frame(name))
     if fallback_rows:
         f = frame_from_candidate_rows(fallback_rows)
         parts.append(f.with_columns(
@@ -134,53 +127,90 @@ def _piece(cols: _Columns, fallback_rows: list, name: str) -> pl.DataFrame | Non
     return f.drop("__line")
 
 
-def read_trl_jsonl(path: Path, name: str, ids: Counter, notes: Counter | None = None,
-                   frames: list | None = None):
-    """(frames, rejects, seen, kinds) of a TRL JSONL file read columnar, per-line where needed;
-    `notes` counts what the line path counts (synthesised scores, records without an answer).
-    `frames`: where each piece of the frame is appended as it is made (a new list if None)."""
+def read_jsonl(path: Path, name: str, fmt: str, ids: Counter, notes: Counter | None = None,
+               frames: list | None = None):
+    """(frames, rejects, seen, kinds) of a JSONL file in format `fmt` (one of FORMATS) read
+    columnar, per-line where needed; `notes` counts what the line path counts (synthesised
+    scores, records without an answer and their unused keys). `frames`: where each piece of
+    the frame is appended as it is made (a new list if None)."""
     notes = notes if notes is not None else Counter()
     frames = frames if frames is not None else []
+    plain, keys = PLAIN[fmt], ADAPTERS[fmt].KEYS
     rejects, kinds, seen = [], set(), 0
+    trl_standard = fmt == "trl"
     cols, fallback_rows, count = _Columns(), [], 0
+    std = columnar_trl.Columns() if trl_standard else None
     with open(path, "rb") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
                 continue
             seen += 1
-            try:
-                d = orjson.loads(line)
-                shape = _plain(d)
-            except orjson.JSONDecodeError:
-                shape = -1
-            if shape >= 0:
-                own = d.get("id")
-                base = (str(own) if own is not None and own != ""
-                        else _content_id(shape, d["prompt"], d.get("chosen") if shape == 0
-                                         else d.get("completion"), d.get("rejected")))
-                cols.add(take_id(ids, base), lineno, shape, d)
-                kinds.add(_KINDS[shape])
-                if shape == 0 and d.get("score_chosen") is None and d.get("score_rejected") is None:
-                    notes["scores_synthesised"] += 1  # 1.0 / 0.0 stand in, as on the line path
-                elif shape == 3:
+            parsed = None
+            if line.count(b"{") + line.count(b"[") <= MAX_DEPTH:  # else: the depth check
+                try:
+                    d = orjson.loads(line)
+                    shape = columnar_trl.plain(d) if trl_standard else -1
+                    if shape >= 0:
+                        _add_standard(std, d, shape, lineno, ids, notes)
+                        kinds.add(columnar_trl.KINDS[shape])
+                        count += 1
+                        if count >= CHUNK:
+                            frames, cols, std, fallback_rows, count = _flush(
+                                frames, cols, std, fallback_rows, name)
+                        continue
+                    if type(d) is dict and not all(_blank(v) for v in d.values()):
+                        parsed = plain(d)
+                except (orjson.JSONDecodeError, RecordError):
+                    parsed = None
+            where = f"{name}:{lineno}"
+            if parsed is not None:
+                extras = {} if d.keys() <= keys else {
+                    k: v for k, v in d.items() if k not in keys and k != ID_KEY and v is not None}
+                if extras:  # as parse_records + rows_from_record: unused keys are the meta
+                    parsed.meta = extras
+                own = d.get(ID_KEY)
+                base = (str(own) if type(own) in (str, int) and own != ""
+                        else _content_id(parsed.prompt, parsed.completions))
+                cols.add(take_id(ids, base), where, lineno, parsed,
+                         json.dumps(extras, ensure_ascii=False, default=str) if extras else "{}")
+                kinds.add(parsed.kind)
+                notes["scores_synthesised"] += parsed.scores_synthesised
+                if not parsed.completions:
                     notes["no_completion"] += 1
+                    notes.update(f"unused:{key}" for key in d if key in parsed.meta)
             else:  # the per-line path, in place: same rows, same ledger rows
-                where = f"{name}:{lineno}"
                 part = RawPart(name)
                 add_json_line(part, line, where)
                 rejects.extend(part.rejects)
                 if part.records:
                     record = part.records[0]
-                    expanded = parse_one(record, "trl", where, rejects)
+                    expanded = parse_one(record, fmt, where, rejects)
                     if expanded is not None:
                         kinds |= add_parsed(record, expanded, where, fallback_rows, ids, notes)
             count += 1
             if count >= CHUNK:
-                piece = _piece(cols, fallback_rows, name)
-                if piece is not None:
-                    frames.append(piece)
-                cols, fallback_rows, count = _Columns(), [], 0
-    piece = _piece(cols, fallback_rows, name)
+                frames, cols, std, fallback_rows, count = _flush(
+                    frames, cols, std, fallback_rows, name)
+    frames = _flush(frames, cols, std, fallback_rows, name)[0]
+    return frames, rejects, seen, kinds
+
+
+def _flush(frames: list, cols: _Columns, std, fallback_rows: list, name: str):
+    """The chunk's frame appended; fresh columns for the next chunk."""
+    piece = _piece(cols, std, fallback_rows, name)
     if piece is not None:
         frames.append(piece)
-    return frames, rejects, seen, kinds
+    return frames, _Columns(), None if std is None else columnar_trl.Columns(), [], 0
+
+
+def _add_standard(std, d: dict, shape: int, lineno: int, ids: Counter, notes: Counter) -> None:
+    """A TRL standard record (`columnar_trl`) into its columns; notes as the line path."""
+    own = d.get("id")
+    base = (str(own) if own is not None and own != ""
+            else columnar_trl.content_id(shape, d["prompt"], d.get("chosen") if shape == 0
+                                         else d.get("completion"), d.get("rejected")))
+    std.add(take_id(ids, base), lineno, shape, d)
+    if shape == 0 and d.get("score_chosen") is None and d.get("score_rejected") is None:
+        notes["scores_synthesised"] += 1  # 1.0 / 0.0 stand in, as on the line path
+    elif shape == 3:
+        notes["no_completion"] += 1

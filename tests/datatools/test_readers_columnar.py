@@ -100,9 +100,8 @@ def test_columnar_not_used_where_the_line_path_decides(tmp_path):
     path = tmp_path / "d.jsonl"
     path.write_bytes(b'\xef\xbb\xbf{"prompt": "p", "completion": "a"}\n')
     assert _read_columnar(Source(path=str(path)), tmp_path, False) is None  # BOM
-    path.write_text('{"conversations": [{"from": "human", "value": "q"}, '
-                    '{"from": "gpt", "value": "a"}]}\n')
-    assert _read_columnar(Source(path=str(path)), tmp_path, False) is None  # ShareGPT
+    path.write_text('{"output_1": "a", "output_2": "b", "preference": 1, "instruction": "q"}\n')
+    assert _read_columnar(Source(path=str(path)), tmp_path, False) is None  # not columnar
     path.write_text('{"q": "p", "a": "x"}\n')
     src = Source(path=str(path), columns={"q": "prompt", "a": "completion"})
     assert _read_columnar(src, tmp_path, False) is None  # column mapping

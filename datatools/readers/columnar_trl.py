@@ -1,0 +1,102 @@
+"""TRL standard records (string prompt with chosen + rejected, or completion [+ label], or a
+prompt alone; optional scores and id; no other key) turned into frame rows with polars
+expressions: the commonest file, so it skips even the `Parsed` record the other shapes
+build (`columnar_shapes`). `plain(d)` says which of these shapes a record has (-1: none);
+its rows are exactly what `trl.parse` + `rows_from_record` give for it.
+"""
+from __future__ import annotations
+
+import polars as pl
+import xxhash
+
+from datatools.formats.base import PAIRWISE, PROMPT, SFT, UNARY
+from datatools.frame import FRAME_SCHEMA, MESSAGE
+
+PLAIN = frozenset({"prompt", "chosen", "rejected", "completion", "label", "score_chosen",
+                   "score_rejected", "id"})
+KINDS = (PAIRWISE, SFT, UNARY, PROMPT)
+
+
+def _blank(v) -> bool:
+    return v is None or (type(v) is str and (v == "" or v.isspace()))
+
+
+def plain(d) -> int:
+    """Which plain shape a parsed line has: 0 pairwise, 1 sft, 2 unary, 3 prompt; -1 none."""
+    if type(d) is not dict or not d.keys() <= PLAIN or type(d.get("prompt")) is not str:
+        return -1
+    if all(_blank(v) for v in d.values()):
+        return -1  # an empty record: the line path ledgers it
+    own = d.get("id")
+    if own is not None and type(own) not in (str, int):
+        return -1
+    chosen, rejected = d.get("chosen"), d.get("rejected")
+    if chosen is not None or rejected is not None:
+        if type(chosen) is not str or type(rejected) is not str or d.get("completion") is not None \
+                or d.get("label") is not None:
+            return -1
+        for key in ("score_chosen", "score_rejected"):
+            if d.get(key) is not None and type(d[key]) not in (int, float):
+                return -1
+        return 0
+    if d.get("score_chosen") is not None or d.get("score_rejected") is not None:
+        return -1
+    completion, label = d.get("completion"), d.get("label")
+    if completion is None:
+        return 3 if label is None else -1
+    if type(completion) is not str or (label is not None and type(label) is not bool):
+        return -1
+    return 1 if label is None else 2
+
+
+def content_id(shape: int, prompt: str, a, b) -> str:
+    """`rows.content_id` of a plain record (one user turn and its answers)."""
+    answers = (f"{a}\x1e{b}" if shape == 0 else "" if shape == 3 else a)
+    text = f"user\x1f{prompt}\x1d{answers}"
+    return xxhash.xxh3_128_hexdigest(text.encode("utf-8", "surrogatepass"))[:16]
+
+
+class Columns:
+    def __init__(self) -> None:
+        self.id, self.line, self.shape, self.prompt, self.a, self.b = [], [], [], [], [], []
+        self.score_a, self.score_b, self.label = [], [], []
+
+    def add(self, record_id: str, line: int, shape: int, d: dict) -> None:
+        self.id.append(record_id)
+        self.line.append(line)
+        self.shape.append(shape)
+        self.prompt.append(d["prompt"])
+        self.a.append(d.get("chosen") if shape == 0 else d.get("completion"))
+        self.b.append(d.get("rejected"))
+        sa, sb = d.get("score_chosen"), d.get("score_rejected")
+        self.score_a.append(None if sa is None else float(sa))
+        self.score_b.append(None if sb is None else float(sb))
+        self.label.append(d.get("label"))
+
+    def frame(self, name: str) -> pl.DataFrame:
+        rec = pl.DataFrame({
+            "id": self.id, "__line": self.line, "shape": self.shape, "p": self.prompt,
+            "a": self.a, "b": self.b, "sa": self.score_a, "sb": self.score_b, "label": self.label,
+        }, schema={"id": pl.String, "__line": pl.Int64, "shape": pl.Int8, "p": pl.String,
+                   "a": pl.String, "b": pl.String, "sa": pl.Float64, "sb": pl.Float64,
+                   "label": pl.Boolean})
+        pair = pl.col("shape") == 0
+        rows = rec.select(
+            "id", "__line",
+            pl.format("{}:{}", pl.lit(name), pl.col("__line")).alias("source"),
+            pl.concat_list(pl.struct(pl.lit("user").alias("role"), pl.col("p").alias("content")))
+            .cast(pl.List(MESSAGE)).alias("prompt"),
+            pl.when(pair).then(pl.concat_list("a", "b")).otherwise(pl.concat_list("a"))
+            .alias("completion"),
+            pl.when(pair).then(pl.concat_list(pl.col("sa").fill_null(1.0),
+                                              pl.col("sb").fill_null(0.0)))
+            .otherwise(pl.concat_list(pl.lit(None, pl.Float64))).alias("score"),
+            pl.when(pair).then(pl.lit(["0", "1"])).when(pl.col("shape") == 3).then(pl.lit(["p"]))
+            .otherwise(pl.lit(["0"])).alias("__suffix"),
+            "label",
+        ).explode(["completion", "score", "__suffix"])
+        return rows.with_columns(
+            (pl.col("id") + "-" + pl.col("__suffix")).alias("candidate_id"),
+            pl.when(pl.col("completion").is_not_null()).then(pl.lit("dataset")).alias("model"),
+            pl.lit("{}").alias("meta"),
+        ).select([pl.col(k).cast(t) for k, t in FRAME_SCHEMA.items()] + ["__line"])
