@@ -53,6 +53,16 @@ class LoopSection(_Strict):
     per_method: dict[LoopMethod, StageFields] = Field(
         default_factory=dict, description="overrides of `train` for one method, e.g. "
         "{grpo: {learning_rate: 1e-4}}")
+    judges: list[dict[str, dict[str, Any]]] = Field(
+        default_factory=list, description="more judge steps run on the same samples after "
+        "`verifiable`, e.g. [{reward_model: {..., set_score: false}}]; each one's agreement with "
+        "the verifier (per pair of a prompt's answers, Cohen's κ) is in the round's report. "
+        "With set_score: true a judge's score, not the verifier's, builds the pairs")
+    preference_pairs: bool = Field(
+        True, description="each round also samples the held-out prompts with the round's "
+        "starting policy and judges them into pairs (never trained on), to report the trained "
+        "policy's implicit-reward preference on them (costs sampling.n answers per held-out "
+        "prompt per round)")
     eval_max_tokens: int = Field(128, ge=1, description="max new tokens of held-out answers")
     min_margin: float = Field(0.0, ge=0, description="dpo: drop pairs whose score gap is below")
     cpu: bool = Field(False, description="force CPU")

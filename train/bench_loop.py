@@ -79,6 +79,7 @@ def run_loop_bench(out: Path, seeds: int = 144, held_out: float = 0.34, n: int =
     from datatools.pipeline import run_build
     from datatools.recipe import load_recipe
     from datatools.train.loop import load_policy, run_loop
+    from datatools.train.loop_report import round_summary
     from datatools.train.verified import generate
 
     started = time.perf_counter()
@@ -107,7 +108,7 @@ def run_loop_bench(out: Path, seeds: int = 144, held_out: float = 0.34, n: int =
             "round": r["round"], "method": r["method"], "pass_rate": r["eval"]["pass_rate"],
             "gain": gain, "ci95": [lo, hi], "mean_words": r["eval"]["mean_words"],
             "per_type": {k: v["pass_rate"] for k, v in r["eval"]["per_type"].items()},
-            "pairs": (r.get("data") or {}).get("rows")})
+            **round_summary(r)})
     plain = [[{"role": "user", "content": q}] for q in PLAIN]
     answers = {}
     for label, adapter in (("before", None), ("after", rounds[-1].get("adapter"))):

@@ -11,6 +11,9 @@ Round k (LOOP/round-<k>/):
              policy that generated its data (TRL's frozen copy of the loaded adapter)
   eval.json  greedy answers to the held-out prompts (prompts/test.parquet), verified: pass rate
              per constraint type, mean length in words (length drift)
+  held_out/  the held-out prompts answered by round k-1's policy and judged into pairs (never
+             trained on); preference.json: the trained policy's implicit-reward preference on
+             them (train/loop_report.py)
 LOOP/round-0/eval.json is the starting policy; LOOP/report.json the per-round table. Each
 part is skipped when its output exists, so a rerun resumes at the part it was in.
 """
@@ -24,6 +27,7 @@ import yaml
 
 from datatools.schemas.errors import ConfigError, Problem
 from datatools.schemas.loop import LoopSection
+from datatools.train.loop_report import judge_agreement, judge_steps
 
 log = logging.getLogger("datatools.loop")
 KIND = {"dpo": "pairwise", "kto": "unary"}
@@ -75,60 +79,96 @@ def policy_spec(loop: LoopSection, adapter: str | None) -> dict:
     return {**spec, **({"adapter": adapter} if adapter else {})}
 
 
-def round_recipe(loop: LoopSection, method: str, prompts: Path, adapter: str | None,
-                 out: Path, seed: int) -> dict:
+def round_recipe(loop: LoopSection, method: str, source: Path, adapter: str | None,
+                 out: Path, seed: int, judges: list[dict] | None = None) -> dict:
+    """A round's build: `source` prompts answered by the policy, verified (then `judges` and
+    their agreement with the verifier), built for `method`."""
     outputs: dict = {"dir": str(out), "report_html": False}
-    if method == "dpo":
-        outputs["pairwise"] = {"min_margin": loop.min_margin}
-    else:
+    if method == "kto":
         outputs["unary"] = {}
+    else:
+        outputs["pairwise"] = {"min_margin": loop.min_margin}
     return {"name": f"{out.parent.name}-{method}", "seed": seed,
-            "sources": [{"path": str(prompts / "train.parquet")}],
+            "sources": [{"path": str(source)}],
             "steps": [{"generate": {"policies": [policy_spec(loop, adapter)],
                                     "keep_existing": False}},
-                      {"verifiable": {"scoring": "fraction", "on_no_checks": "reject"}}],
+                      {"verifiable": {"scoring": "fraction", "on_no_checks": "reject"}},
+                      *judge_steps(judges or [])],
             "outputs": outputs}
 
 
-def build_round_data(loop: LoopSection, method: str, prompts: Path, adapter: str | None,
-                     rdir: Path, seed: int) -> dict:
-    """The round's on-policy data (cached by the pipeline): rows built, drops by reason."""
+def build_round_data(loop: LoopSection, method: str, source: Path, adapter: str | None,
+                     rdir: Path, seed: int, judges: list[dict] | None = None) -> dict:
+    """A round's on-policy data (cached by the pipeline): rows built, drops by reason, mean
+    sample length in words, judge agreement."""
     from datatools.pipeline import run_build
     from datatools.recipe import load_recipe
 
     rdir.mkdir(parents=True, exist_ok=True)
     recipe_path = rdir / "recipe.yaml"
-    recipe_path.write_text(yaml.safe_dump(round_recipe(loop, method, prompts, adapter,
-                                                       rdir / "data", seed)))
+    recipe_path.write_text(yaml.safe_dump(round_recipe(loop, method, source, adapter,
+                                                       rdir / "data", seed, judges)))
     result = run_build(load_recipe(recipe_path), quiet=True)
     report = result.report
     frame = result.frame
     scores = frame["score"].drop_nulls() if frame.height else None
-    return {"rows": report["outputs"].get(KIND[method], {}).get("rows", 0),
+    words = [len(str(t).split()) for t in frame["completion"]] if frame.height else []
+    return {"rows": report["outputs"].get(KIND.get(method, "pairwise"), {}).get("rows", 0),
             "samples": report["final_rows"],
             "sample_mean_score": float(scores.mean()) if scores is not None and len(scores)
             else None,
-            "dropped": report["ledger"]["by_reason"]}
+            "sample_mean_words": sum(words) / len(words) if words else None,
+            "dropped": report["ledger"]["by_reason"],
+            "judge_agreement": judge_agreement(report, judges or [])}
+
+
+def round_section(loop: LoopSection, method: str, data: Path, adapter: str | None, rdir: Path,
+                  seed: int):
+    """The round's `train:` section. Every training row is trained on (eval_fraction 0): the
+    held-out measurement is on pairs from the held-out prompts instead (train/loop_report.py)."""
+    from datatools.schemas.train import TrainSection
+
+    fields = loop.train.model_dump(exclude_none=True)
+    if method in loop.per_method:
+        fields.update(loop.per_method[method].model_dump(exclude_none=True))
+    fields.pop("data", None)
+    return TrainSection(model=loop.model, method=method, adapter=adapter, data=str(data),
+                        output_dir=str(rdir / "train"), eval_fraction=0.0, samples=0,
+                        cpu=loop.cpu, seed=seed, **fields)
 
 
 def train_round(loop: LoopSection, method: str, data: Path, adapter: str | None, rdir: Path,
                 seed: int) -> str:
     """Continue `adapter` (None: a new one) on the round's data; returns the new adapter."""
-    from datatools.schemas.train import TrainSection
     from datatools.train.run import run_training
 
-    out = rdir / "train"
-    done = out / "eval.json"
+    done = rdir / "train" / "eval.json"
     if done.exists():
         return json.loads(done.read_text())["final_adapter"]
-    fields = loop.train.model_dump(exclude_none=True)
-    if method in loop.per_method:
-        fields.update(loop.per_method[method].model_dump(exclude_none=True))
-    fields.pop("data", None)
-    section = TrainSection(model=loop.model, method=method, adapter=adapter, data=str(data),
-                           output_dir=str(out), eval_fraction=0.0, samples=0, cpu=loop.cpu,
-                           seed=seed, **fields)
+    section = round_section(loop, method, data, adapter, rdir, seed)
     return run_training(section, base_dir=rdir, seed=seed, resume=True)["final_adapter"]
+
+
+def preference_round(loop: LoopSection, method: str, prompts: Path, start: str | None,
+                     adapter: str, rdir: Path, seed: int, n_held_out: int) -> dict:
+    """The round's policy preference on held-out pairs, or n_pairs 0 with the reason."""
+    from datatools.train.loop_report import held_out_preference, not_measured
+
+    if not loop.preference_pairs:
+        return not_measured("loop.preference_pairs is false")
+    if not n_held_out:
+        return not_measured("no held-out prompts (prompts/test.parquet is empty or missing)")
+    from datatools.schemas.errors import QualityGateError
+
+    pdir = rdir / "held_out"
+    try:
+        built = build_round_data(loop, "dpo", prompts / "test.parquet", start, pdir, seed)
+    except QualityGateError as exc:  # e.g. every held-out prompt's answers scored alike
+        return not_measured(f"the judge built no pairs from the held-out answers ({exc})")
+    stage = round_section(loop, method, pdir, start, rdir, seed).resolved_stages()[0]
+    result = held_out_preference(loop.model, adapter, start, pdir / "data" / "pairwise", stage,
+                                 pdir, loop.cpu)
+    return {**result, "built": {k: built[k] for k in ("rows", "samples", "dropped")}}
 
 
 def resolve_prompts(loaded, loop: LoopSection) -> Path:
@@ -167,17 +207,24 @@ def run_loop(loaded, rounds: int | None = None) -> dict:
                                       loop.eval_max_tokens, loop.cpu) if held_out else None}]
     for k in range(1, rounds + 1):
         method, rdir = loop.method_of(k), out / f"round-{k}"
-        entry = {"round": k, "method": method, "start_adapter": adapter}
+        start = adapter
+        entry = {"round": k, "method": method, "start_adapter": start}
         if method == "grpo":
             data = prompts
+            entry["judge_agreement"] = {"measured": False, "reason": "grpo scores its own "
+                                        "samples inside the trainer with the verifiers alone"}
         else:
-            entry["data"] = build_round_data(loop, method, prompts, adapter, rdir, seed + k)
+            entry["data"] = build_round_data(loop, method, prompts / "train.parquet", start,
+                                             rdir, seed + k, loop.judges)
+            entry["judge_agreement"] = entry["data"].pop("judge_agreement")
             data = rdir / "data" / KIND[method]
             if entry["data"]["rows"] == 0:
                 raise ConfigError(Problem(f"loop.round-{k}", f"no {KIND[method]} rows were built "
                                           f"(drops: {entry['data']['dropped']})"))
-        adapter = train_round(loop, method, data, adapter, rdir, seed + k)
+        adapter = train_round(loop, method, data, start, rdir, seed + k)
         entry["adapter"] = adapter
+        entry["preference"] = preference_round(loop, method, prompts, start, adapter, rdir,
+                                               seed + k, len(held_out))
         if held_out:
             entry["eval"] = evaluate_policy(loop.model, adapter, held_out, rdir,
                                             loop.eval_max_tokens, loop.cpu)

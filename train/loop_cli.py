@@ -20,6 +20,7 @@ def loop(
     A rerun resumes at the part a killed run was in."""
     from datatools.recipe import load_recipe
     from datatools.train.loop import run_loop
+    from datatools.train.loop_report import describe
 
     report = run_loop(load_recipe(recipe), rounds)
     for r in report["rounds"]:
@@ -31,6 +32,8 @@ def loop(
                    + (f", {data['rows']} rows built from {data['samples']} samples"
                       if data else "")
                    + (f", adapter {r['adapter']}" if r.get("adapter") else ""))
+        if r["round"]:
+            typer.echo(f"  {describe(r)}")
 
 
 def bench_loop(

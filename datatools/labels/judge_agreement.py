@@ -4,7 +4,8 @@ An LLM judge (or reward model) is only worth its scores if it agrees with people
 have labelled: give a labelled subset a reference (the data's own `label`, a human score
 column, or a meta key) and this step reports, on those rows, the judge's agreement rate and
 Cohen's κ (Cohen 1960) against the reference — per answer (judge score ≥ `threshold` vs
-the reference label) or per pair (which of a record's two answers each prefers). It drops
+the reference label) or per pair (which answer of each pair of a record's answers each
+prefers: a record with n answers gives n(n−1)/2 comparisons). It drops
 nothing; the numbers go to report.json, the card and report.html.
 """
 from __future__ import annotations
@@ -27,7 +28,8 @@ class JudgeAgreementParams(BaseModel):
                            "human_score) or `meta.<key>` (e.g. meta.human_label)")
     level: Literal["answer", "pair"] = Field(
         "answer", description="answer: judge score ≥ threshold vs the reference label; pair: "
-        "which answer of a two-answer record each prefers")
+        "which answer of each two of a record's answers each prefers (scale-free, so two "
+        "judges on different scales compare)")
     threshold: float = Field(0.5, description="answer level: a judge score ≥ this (and a "
                              "numeric reference ≥ this) counts as desirable")
 
@@ -103,17 +105,20 @@ def _label(value, threshold: float):
 
 
 def _pair_preferences(ids: list, judged: list, reference: list) -> list[tuple]:
-    """(judge preference, reference preference) per two-answer record with both references."""
+    """(judge preference, reference preference) per pair of one record's answers (every pair
+    of a record with n answers; one per two-answer record) whose references both exist."""
+    from itertools import combinations
+
     rows: dict = {}
     for rid, j, r in zip(ids, judged, reference):
         rows.setdefault(rid, []).append((j, r))
     out = []
     for members in rows.values():
-        if len(members) != 2 or any(r is None for _, r in members):
-            continue
-        (j1, r1), (j2, r2) = members
-        ref = _prefer(float(r1), float(r2))
-        out.append((None if j1 is None or j2 is None else _prefer(j1, j2), ref))
+        for (j1, r1), (j2, r2) in combinations(members, 2):
+            if r1 is None or r2 is None:
+                continue
+            ref = _prefer(float(r1), float(r2))
+            out.append((None if j1 is None or j2 is None else _prefer(j1, j2), ref))
     return out
 
 

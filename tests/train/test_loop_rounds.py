@@ -43,14 +43,34 @@ def generation_meta(round_dir):
     return frame, [json.loads(m)["generation"] for m in frame["meta"]]
 
 
+def own_pair_kappa(round_dir) -> float | None:
+    """Cohen's κ of the two judges' preferences over every pair of one prompt's answers."""
+    from collections import Counter
+    from itertools import combinations
+
+    frame = pl.read_parquet(round_dir / "data" / "candidates" / "candidates.parquet")
+    prefer = lambda a, b: (a > b) - (a < b)  # noqa: E731
+    pairs = []
+    for _, g in frame.group_by("id"):
+        for (v1, s1), (v2, s2) in combinations(zip(g["judge_verifiable"], g["judge_strict"]), 2):
+            pairs.append((prefer(s1, s2), prefer(v1, v2)))
+    n = len(pairs)
+    p_o = sum(a == b for a, b in pairs) / n
+    left, right = Counter(a for a, _ in pairs), Counter(b for _, b in pairs)
+    p_e = sum(left[c] * right[c] for c in (-1, 0, 1)) / n**2
+    return None if p_e == 1 else (p_o - p_e) / (1 - p_e)
+
+
 @pytest.mark.slow
 def test_rounds_use_the_previous_adapter_and_resume(tmp_path, reshapeable_model):
     from datatools.pipeline import run_build
     from datatools.train.loop import run_loop
 
-    loaded = loop_recipe(tmp_path, reshapeable_model)
+    strict = {"verifiable": {"name": "strict", "scoring": "all", "set_score": False}}
+    loaded = loop_recipe(tmp_path, reshapeable_model, judges=[strict])
     report = run_loop(loaded)
     rounds = report["rounds"]
+    held_out_ids = set(pl.read_parquet(tmp_path / "data" / "prompts" / "test.parquet")["id"])
     assert [r["round"] for r in rounds] == [0, 1, 2] and report["n_held_out"] > 0
     for r in rounds:
         ev = r["eval"]
@@ -58,6 +78,21 @@ def test_rounds_use_the_previous_adapter_and_resume(tmp_path, reshapeable_model)
         assert set(ev["per_type"]) == {"punctuation:no_comma"} and "mean_words" in ev
     for r in rounds[1:]:
         assert r["data"]["rows"] > 0 and r["data"]["samples"] > 0  # pairs built, drops counted
+        assert r["data"]["sample_mean_words"] > 0
+        rdir = tmp_path / "loop" / f"round-{r['round']}"
+        # the second judge against the verifier, per pair of one prompt's answers
+        (got,) = r["judge_agreement"]["pairs"]
+        assert got["judge"] == "judge_strict" and got["compared"] > 0
+        kappa = own_pair_kappa(rdir)
+        assert got["cohen_kappa"] == (None if kappa is None else pytest.approx(round(kappa, 4)))
+        pref = r["preference"]  # held-out prompts answered by the round's starting policy
+        built = pl.read_parquet(rdir / "held_out" / "data" / "candidates" / "candidates.parquet")
+        assert set(built["id"]) <= held_out_ids
+        if pref["n_pairs"]:
+            assert pref["implicit_reward"]["accuracy"]["n"] == pref["n_pairs"]
+            assert pref["reference"] == (r["start_adapter"] or "base (adapter disabled)")
+        else:
+            assert pref["reason"]
     # round 1 samples from the base; round 2 from round 1's adapter, whose weights fingerprint
     # is part of every request's cache key (and its trainer's reference is that adapter)
     _, gen1 = generation_meta(tmp_path / "loop" / "round-1")
