@@ -63,7 +63,10 @@ def build_on_ray(loaded, out, ctx, limit, use_cache: bool, profile, started: flo
         shutil.rmtree(parts_dir, ignore_errors=True)
         parts_dir.mkdir(parents=True)
         after_score = steps_after_last_score(loaded, ctx)
-        after = [(item.name, books) for i, (item, books) in enumerate(steps.planned)
+        # a step run on the driver wrote all its rejected rows as one part (not per block):
+        # its narrow columns are read here and given to every block task whole
+        after = [(item.name, books if not steps.ran_as[item.index].startswith("driver")
+                  else _whole_part(books)) for i, (item, books) in enumerate(steps.planned)
                  if i in after_score]
         with profile.phase("steps + builders (ray, streamed)"):
             task = builder_task(loaded, after, parts_dir)
@@ -111,7 +114,14 @@ def builder_task(loaded, after: list[tuple[str, Path]], parts_dir: Path):
     return run
 
 
-def _block_parts(books: Path, first: int) -> list[pl.DataFrame]:
+def _whole_part(books: Path) -> pl.DataFrame:
+    parts = [pl.read_parquet(f, columns=GONE_COLUMNS) for f in sorted(books.glob("*.parquet"))]
+    return pl.concat(parts, how="vertical_relaxed") if parts else pl.DataFrame()
+
+
+def _block_parts(books, first: int) -> list[pl.DataFrame]:
+    if isinstance(books, pl.DataFrame):  # a driver-run step's rejected rows, whole
+        return [books] if books.height else []
     block = first >> BLOCK_SHIFT
     return [pl.read_parquet(f, columns=GONE_COLUMNS) for f in sorted(books.glob("*.parquet"))
             if int(f.stem) >> BLOCK_SHIFT == block]

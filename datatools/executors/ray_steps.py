@@ -108,6 +108,7 @@ class RaySteps:
         self.pending: list[dict] = []
         self.reports: list[StepReport] = []
         self.planned: list[tuple] = []  # (recipe item, books folder) of every step, in order
+        self.ran_as: dict[int, str] = {}  # step index → how it ran ("blocks", "plan", ...)
 
     def books(self, item, key: str) -> Path:
         return self.books_root / (f"{item.index:02d}-{item.name}"
@@ -132,6 +133,7 @@ class RaySteps:
             if ran_as is None:
                 break
             rows, reused = read_tallies(books)["kept"], reused + 1
+            self.ran_as[item.index] = ran_as
             self.pending.append(dict(item=item, books=books, ran_as=ran_as, cached=True,
                                      started=time.perf_counter()))
         if reused:  # the last reused step's kept blocks are where the steps go on from
@@ -150,6 +152,7 @@ class RaySteps:
             # model, a judge's backend for its cache key
             if self.use_cache:
                 ds = save_result(ds, books)
+            self.ran_as[item.index] = ran_as
             self.pending.append(dict(item=item, books=books, ran_as=ran_as, cached=False,
                                      started=started))
         return ds

@@ -55,7 +55,8 @@ def planted_copies(shared_data, path):
     return path
 
 
-def recipe(shared_data, tmp_path, out: str, block_rows: int = 1500, unary: bool = True):
+def recipe(shared_data, tmp_path, out: str, block_rows: int = 1500, unary: bool = True,
+           first_steps: list | None = None):
     extra = planted_copies(shared_data, tmp_path / "copies.jsonl")
     outputs = {"dir": str(tmp_path / out), "pairwise": {"rejected": "random_lower"},
                "unary": {"balance": "downsample"}, "sft": {}}
@@ -66,7 +67,7 @@ def recipe(shared_data, tmp_path, out: str, block_rows: int = 1500, unary: bool 
         "sources": [{"path": str(shared_data / "hh-rlhf" / "harmless-base-test.jsonl.gz")},
                     {"path": str(shared_data / "llama-factory" / "dpo_en_demo.json")},
                     {"path": str(extra), "format": "sharegpt"}],
-        "steps": [{"validate": {}}, {"exact_dedup": {}},
+        "steps": [*(first_steps or []), {"validate": {}}, {"exact_dedup": {}},
                   {"near_dedup": {"threshold": 0.7, "keep": "longest"}},
                   {"length": {"prompt": {"max_words": 300}}}, {"low_info": {}}],
         "outputs": outputs,
@@ -106,15 +107,25 @@ def test_ray_build_equals_local_build(ray_cluster, shared_data, tmp_path):
 
 def test_streamed_ray_build_equals_local_build(ray_cluster, shared_data, tmp_path):
     """Without unary the Ray build streams: sources read into blocks as they are read, the
-    steps chained, the builders and writers per block; the outputs are the local ones."""
-    local = run_build(recipe(shared_data, tmp_path, "local", unary=False), quiet=True)
-    on_ray = run_build(recipe(shared_data, tmp_path, "ray", unary=False), quiet=True,
-                       executor="ray")
+    steps chained, the builders and writers per block; the outputs are the local ones. A
+    global step without a distributed plan (decontaminate, run on the driver) comes first."""
+    demo = json.loads((shared_data / "llama-factory" / "dpo_en_demo.json").read_text())
+    evals = tmp_path / "eval.jsonl"  # a benchmark that contains ten of the demo's prompts
+    evals.write_text("".join(json.dumps({"prompt": r["conversations"][-1]["value"]}) + "\n"
+                             for r in demo[:10]))
+    first = [{"decontaminate": {"eval_sets": [str(evals)]}}]
+    local = run_build(recipe(shared_data, tmp_path, "local", unary=False, first_steps=first),
+                      quiet=True)
+    on_ray = run_build(recipe(shared_data, tmp_path, "ray", unary=False, first_steps=first),
+                       quiet=True, executor="ray")
     assert on_ray.report["executor_streamed"] == "yes" and on_ray.frame is None
+    assert on_ray.report["steps"][0]["stats"]["ran_as"] == "driver"
+    assert local.report["steps"][0]["rejected"] >= 10
     # the copies file repeats records of the LLaMA-Factory source: their content ids collide
-    # across sources and get the local rule's "~N" ids (exact_dedup then drops them)
+    # across sources and get the local rule's "~N" ids (exact_dedup or decontaminate then
+    # drops them)
     renamed = on_ray.ledger.filter(pl.col("id").str.contains("~"))
-    assert renamed.height >= 30 and set(renamed["step"]) == {"exact_dedup"}
+    assert renamed.height >= 30 and set(renamed["step"]) == {"exact_dedup", "decontaminate"}
 
     def counts(report):
         return [(s["name"], s["rows_in"], s["kept"], s["rejected"], s["by_reason"],
