@@ -100,17 +100,6 @@ def block_task(split: Callable[[pl.DataFrame], tuple[pl.DataFrame, pl.DataFrame]
     return run
 
 
-def read_books(books: Path) -> tuple[dict[str, int], pl.DataFrame | None]:
-    """(summed tallies, rejected rows in frame order) of one step."""
-    totals = read_tallies(books)
-    parts = [pl.read_parquet(f) for f in sorted(books.glob("*.parquet"))]
-    rejected = pl.concat(parts, how="vertical_relaxed") if parts else None
-    if rejected is not None and rejected.height != totals["rejected"]:
-        raise RuntimeError(f"{books}: {rejected.height} rejected rows on disk, "
-                           f"{totals['rejected']} counted")
-    return totals, rejected
-
-
 def read_tallies(books: Path) -> dict:
     """The block tallies of one step, summed; a step's own stats are listed per block
     (`block_stats`, in frame order): rates do not add up across blocks."""

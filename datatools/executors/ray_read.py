@@ -23,13 +23,10 @@ class BlockSink:
         self.block_rows = block_rows
         self.refs: list = []
         self.sources: set[int] = set()
-        self.schema: pl.DataFrame | None = None
 
     def __call__(self, piece: pl.DataFrame, source_index: int) -> None:
         import ray
 
-        if self.schema is None:
-            self.schema = piece.head(0)
         for block in record_blocks(piece, self.block_rows):
             self.refs.append(ray.put(with_order(block, len(self.refs)).to_arrow()))
             self.sources.add(source_index)

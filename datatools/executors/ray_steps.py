@@ -70,20 +70,6 @@ def partitions(spec, ray) -> int:
     return spec.partitions or max(1, int(ray.cluster_resources().get("CPU", 1)))
 
 
-def run_steps_on_ray(loaded, frame, fingerprint, ctx, use_cache=True, ledger=None):
-    """`pipeline.run_steps` on Ray for a frame held here: (kept frame, reports, ledger)."""
-    if isinstance(frame, list):
-        frame = frame.pop()
-    ledger = ledger if ledger is not None else Ledger()
-    with ray_session(loaded.recipe.executor, quiet=ctx.quiet):
-        ds, rows = to_blocks(frame, loaded.recipe.executor.block_rows), frame.height
-        del frame
-        steps = RaySteps(loaded, ctx, use_cache, ledger)
-        ds = steps.run(ds, fingerprint, rows)
-        frame = collect(ds)
-        return frame, steps.finish(), ledger
-
-
 class RaySteps:
     """A recipe's steps over a Ray dataset, lazily: consecutive row/record steps are one chain
     of block tasks (Ray fuses them: a block goes through all of them in one task, and no

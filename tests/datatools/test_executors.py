@@ -1,10 +1,8 @@
-"""The executor contract: every step declares a scope; `local` is the in-process pipeline."""
+"""The executor contract: every step declares a scope; the recipe's executor section is checked."""
 from __future__ import annotations
 
 import pytest
 
-from datatools.executors import steps_runner
-from datatools.pipeline import run_steps
 from datatools.registry import STEPS
 from datatools.step import SCOPES
 from datatools.schemas.errors import ConfigError
@@ -20,10 +18,6 @@ def test_scopes_match_what_the_steps_need():
     assert scopes["exact_dedup"] == scopes["near_dedup"] == "global"
     assert scopes["validate"] == scopes["length"] == "record"
     assert scopes["low_info"] == "row"
-
-
-def test_local_is_the_in_process_pipeline():
-    assert steps_runner("local") is run_steps
 
 
 def test_unknown_executor_kind_is_a_config_error(tmp_path):
