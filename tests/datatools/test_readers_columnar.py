@@ -3,12 +3,12 @@ ledger rows with file and line, kinds, counts — on a file mixing every shape, 
 import json
 import random
 
-import polars as pl
 import pytest
 
-from datatools.readers import _read_columnar, read_source
+from datatools.readers import _read_columnar
 from datatools.readers import columnar
 from datatools.schemas.recipe import Source
+from tests.read_paths import assert_paths_agree
 
 U = [{"role": "user", "content": "hi"}]
 A = [{"role": "assistant", "content": "yo"}]
@@ -84,12 +84,7 @@ def test_columnar_equals_per_line(tmp_path, monkeypatch, chunk, fmt):
     _write(path, rng, 400)
     src = Source(path=str(path), format=fmt)
     assert _read_columnar(src, tmp_path, False) is not None  # the columnar path was taken
-    fast = read_source(src, tmp_path)
-    slow = read_source(src, tmp_path, limit=10 ** 9)  # a limit: the per-line path
-    assert fast.frame.schema == slow.frame.schema
-    assert fast.frame.equals(slow.frame)
-    assert fast.rejects.sort(pl.all()).equals(slow.rejects.sort(pl.all()))
-    assert (fast.records, fast.kind, fast.format) == (slow.records, slow.kind, slow.format)
+    slow = assert_paths_agree(src, tmp_path)
     reasons = set(slow.rejects["reason"])
     assert {"read.malformed_json", "read.invalid_utf8", "read.wrong_type",
             "read.empty_record", "read.missing_field"} <= reasons

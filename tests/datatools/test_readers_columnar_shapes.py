@@ -4,12 +4,12 @@ Alpaca, ms-swift, UltraFeedback) gives exactly the per-line path's frame, ids, l
 import json
 import random
 
-import polars as pl
 import pytest
 
 from datatools.readers import _read_columnar, columnar, read_source
 from datatools.readers.columnar_shapes import PLAIN
 from datatools.schemas.recipe import Source
+from tests.read_paths import assert_paths_agree
 
 
 def U(x):
@@ -165,18 +165,6 @@ def _write(path, fmt, rng, n):
     path.write_bytes(body + b"\n\xff\xfe bad bytes\n" + json.dumps(shapes[0]).encode() + b"\n")
 
 
-def assert_same(src: Source, workdir):
-    fast = read_source(src, workdir)
-    slow = read_source(src, workdir, limit=10 ** 9)  # a limit: the per-line path
-    assert fast.frame.schema == slow.frame.schema
-    assert fast.frame.equals(slow.frame)
-    # the same ledger rows (the per-line path lists a batch's unreadable lines first)
-    assert fast.rejects.sort(pl.all()).equals(slow.rejects.sort(pl.all()))
-    assert (fast.records, fast.kind, fast.format) == (slow.records, slow.kind, slow.format)
-    assert fast.notes() == slow.notes()
-    return slow
-
-
 @pytest.mark.parametrize("chunk", [5, 50_000])
 @pytest.mark.parametrize("fmt", sorted(SHAPES))
 def test_each_shape_columnar_equals_per_line(tmp_path, monkeypatch, fmt, chunk):
@@ -187,7 +175,7 @@ def test_each_shape_columnar_equals_per_line(tmp_path, monkeypatch, fmt, chunk):
     for forced in ("auto", fmt):
         src = Source(path=str(path), format=forced)
         assert _read_columnar(src, tmp_path, False) is not None  # the columnar path was taken
-        slow = assert_same(src, tmp_path)
+        slow = assert_paths_agree(src, tmp_path)
         assert slow.format == fmt
     reasons = set(slow.rejects["reason"])
     assert {"read.malformed_json", "read.invalid_utf8", "read.wrong_type", "read.empty_record",
@@ -221,5 +209,5 @@ def test_real_files_columnar_equals_per_line(shared_data, tmp_path):
                 read_source(src, tmp_path, limit=10 ** 9)
             continue
         if columnar_result is not None:
-            taken.add(assert_same(src, tmp_path).format)
+            taken.add(assert_paths_agree(src, tmp_path).format)
     assert {"sharegpt", "alpaca", "swift", "trl"} <= taken, taken
