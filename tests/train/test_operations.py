@@ -112,13 +112,15 @@ def test_kill_9_then_resume_reaches_the_same_step_count(tiny_model_dir, tmp_path
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (out / "eval.json").exists(), "the run finished before it was killed"
-    steps = sorted(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*"))
-    assert steps and steps[-1] < 60
+    # The kill may land mid-save: the newest folder is then incomplete and must be passed over.
+    from datatools.train.methods.common import last_checkpoint
+    newest_complete = last_checkpoint(out)
+    assert newest_complete and int(newest_complete.rsplit("-", 1)[1]) < 60
     done = subprocess.run(cmd + ["--resume"], cwd=REPO, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     stage = json.loads((out / "eval.json").read_text())["stages"][0]
     assert stage["global_step"] == 60
-    assert stage["resumed_from"] and int(stage["resumed_from"].rsplit("-", 1)[1]) >= steps[-1]
+    assert Path(stage["resumed_from"]).name == Path(newest_complete).name
 
 
 def test_sft_without_generation_markers_trains_every_assistant_turn(tiny_model_dir, tmp_path):
@@ -148,3 +150,20 @@ def test_sft_without_generation_markers_trains_every_assistant_turn(tiny_model_d
     with_markers = sft.prepare(ds, None, Stage(method="sft"), load_model(str(tiny_model_dir),
                                                                          cpu=True)[1])
     assert with_markers[2]["sft_masking"].startswith("assistant-only")
+
+
+def test_resume_passes_over_a_checkpoint_killed_mid_save(tmp_path):
+    from datatools.train.methods.common import last_checkpoint
+
+    def checkpoint(step, *names):
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        for name in names:
+            (folder / name).write_text("{}")
+
+    assert last_checkpoint(tmp_path) is None
+    checkpoint(9, "trainer_state.json", "adapter_model.safetensors", "optimizer.pt")
+    checkpoint(15, "trainer_state.json", "adapter_model.safetensors", "optimizer.pt")
+    checkpoint(18, "adapter_model.safetensors")              # killed before the state was written
+    checkpoint(21, "trainer_state.json", "optimizer.pt")     # killed before the weights landed
+    assert Path(last_checkpoint(tmp_path)).name == "checkpoint-15"
