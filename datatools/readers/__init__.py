@@ -145,6 +145,7 @@ def _read_columnar(source: Source, workdir: Path, limited: bool,
     """A plain local JSONL file in one of the formats `readers.columnar` reads, read columnar;
     None when the source is anything else (then the per-line path reads it)."""
     from datatools.readers.columnar import FORMATS, read_jsonl
+    from datatools.readers.parallel import read_jsonl_parallel, read_workers
 
     if source.path is None or source.columns or limited or (
             source.format != "auto" and source.format not in FORMATS):
@@ -173,7 +174,12 @@ def _read_columnar(source: Source, workdir: Path, limited: bool,
             return None
     notes: Counter[str] = Counter()
     frames = _Pieces(sink)
-    _, rejects, seen, kinds = read_jsonl(path, source.path, fmt, Counter(), notes, frames)
+    processes = 1 if sink is not None else read_workers(path)  # a sink takes pieces in order
+    if processes > 1:
+        _, rejects, seen, kinds = read_jsonl_parallel(path, source.path, fmt, notes, frames,
+                                                      processes)
+    else:
+        _, rejects, seen, kinds = read_jsonl(path, source.path, fmt, Counter(), notes, frames)
     return _result(source, frames, rejects, [fmt], kinds, seen, notes)
 
 

@@ -128,11 +128,15 @@ def _piece(cols: _Columns, std, fallback_rows: list, name: str) -> pl.DataFrame 
 
 
 def read_jsonl(path: Path, name: str, fmt: str, ids: Counter, notes: Counter | None = None,
-               frames: list | None = None):
+               frames: list | None = None, lines=None):
     """(frames, rejects, seen, kinds) of a JSONL file in format `fmt` (one of FORMATS) read
     columnar, per-line where needed; `notes` counts what the line path counts (synthesised
     scores, records without an answer and their unused keys). `frames`: where each piece of
-    the frame is appended as it is made (a new list if None)."""
+    the frame is appended as it is made (a new list if None). `lines`: (line number, bytes)
+    pairs to read instead of the whole file (a byte range of it: `readers.parallel`)."""
+    if lines is None:
+        with open(path, "rb") as fh:
+            return read_jsonl(path, name, fmt, ids, notes, frames, enumerate(fh, 1))
     notes = notes if notes is not None else Counter()
     frames = frames if frames is not None else []
     plain, keys = PLAIN[fmt], ADAPTERS[fmt].KEYS
@@ -140,57 +144,56 @@ def read_jsonl(path: Path, name: str, fmt: str, ids: Counter, notes: Counter | N
     trl_standard = fmt == "trl"
     cols, fallback_rows, count = _Columns(), [], 0
     std = columnar_trl.Columns() if trl_standard else None
-    with open(path, "rb") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            seen += 1
-            parsed = None
-            if line.count(b"{") + line.count(b"[") <= MAX_DEPTH:  # else: the depth check
-                try:
-                    d = orjson.loads(line)
-                    shape = columnar_trl.plain(d) if trl_standard else -1
-                    if shape >= 0:
-                        _add_standard(std, d, shape, lineno, ids, notes)
-                        kinds.add(columnar_trl.KINDS[shape])
-                        count += 1
-                        if count >= CHUNK:
-                            frames, cols, std, fallback_rows, count = _flush(
-                                frames, cols, std, fallback_rows, name)
-                        continue
-                    if type(d) is dict and not all(_blank(v) for v in d.values()):
-                        parsed = plain(d)
-                except (orjson.JSONDecodeError, RecordError):
-                    parsed = None
-            where = f"{name}:{lineno}"
-            if parsed is not None:
-                extras = {} if d.keys() <= keys else {
-                    k: v for k, v in d.items() if k not in keys and k != ID_KEY and v is not None}
-                if extras:  # as parse_records + rows_from_record: unused keys are the meta
-                    parsed.meta = extras
-                own = d.get(ID_KEY)
-                base = (str(own) if type(own) in (str, int) and own != ""
-                        else _content_id(parsed.prompt, parsed.completions))
-                cols.add(take_id(ids, base), where, lineno, parsed,
-                         json.dumps(extras, ensure_ascii=False, default=str) if extras else "{}")
-                kinds.add(parsed.kind)
-                notes["scores_synthesised"] += parsed.scores_synthesised
-                if not parsed.completions:
-                    notes["no_completion"] += 1
-                    notes.update(f"unused:{key}" for key in d if key in parsed.meta)
-            else:  # the per-line path, in place: same rows, same ledger rows
-                part = RawPart(name)
-                add_json_line(part, line, where)
-                rejects.extend(part.rejects)
-                if part.records:
-                    record = part.records[0]
-                    expanded = parse_one(record, fmt, where, rejects)
-                    if expanded is not None:
-                        kinds |= add_parsed(record, expanded, where, fallback_rows, ids, notes)
-            count += 1
-            if count >= CHUNK:
-                frames, cols, std, fallback_rows, count = _flush(
-                    frames, cols, std, fallback_rows, name)
+    for lineno, line in lines:
+        if not line.strip():
+            continue
+        seen += 1
+        parsed = None
+        if line.count(b"{") + line.count(b"[") <= MAX_DEPTH:  # else: the depth check
+            try:
+                d = orjson.loads(line)
+                shape = columnar_trl.plain(d) if trl_standard else -1
+                if shape >= 0:
+                    _add_standard(std, d, shape, lineno, ids, notes)
+                    kinds.add(columnar_trl.KINDS[shape])
+                    count += 1
+                    if count >= CHUNK:
+                        frames, cols, std, fallback_rows, count = _flush(
+                            frames, cols, std, fallback_rows, name)
+                    continue
+                if type(d) is dict and not all(_blank(v) for v in d.values()):
+                    parsed = plain(d)
+            except (orjson.JSONDecodeError, RecordError):
+                parsed = None
+        where = f"{name}:{lineno}"
+        if parsed is not None:
+            extras = {} if d.keys() <= keys else {
+                k: v for k, v in d.items() if k not in keys and k != ID_KEY and v is not None}
+            if extras:  # as parse_records + rows_from_record: unused keys are the meta
+                parsed.meta = extras
+            own = d.get(ID_KEY)
+            base = (str(own) if type(own) in (str, int) and own != ""
+                    else _content_id(parsed.prompt, parsed.completions))
+            cols.add(take_id(ids, base), where, lineno, parsed,
+                     json.dumps(extras, ensure_ascii=False, default=str) if extras else "{}")
+            kinds.add(parsed.kind)
+            notes["scores_synthesised"] += parsed.scores_synthesised
+            if not parsed.completions:
+                notes["no_completion"] += 1
+                notes.update(f"unused:{key}" for key in d if key in parsed.meta)
+        else:  # the per-line path, in place: same rows, same ledger rows
+            part = RawPart(name)
+            add_json_line(part, line, where)
+            rejects.extend(part.rejects)
+            if part.records:
+                record = part.records[0]
+                expanded = parse_one(record, fmt, where, rejects)
+                if expanded is not None:
+                    kinds |= add_parsed(record, expanded, where, fallback_rows, ids, notes)
+        count += 1
+        if count >= CHUNK:
+            frames, cols, std, fallback_rows, count = _flush(
+                frames, cols, std, fallback_rows, name)
     frames = _flush(frames, cols, std, fallback_rows, name)[0]
     return frames, rejects, seen, kinds
 

@@ -46,6 +46,9 @@ def take_id(ids: Counter, base: str) -> str:
             ids[base] += 1
             record_id = f"{base}~{ids[base]}"
         ids[record_id] = 1
+    taken = getattr(ids, "taken", None)  # a parallel read's log (`parallel.IdLog`)
+    if taken is not None:
+        taken.append((base, record_id))
     return record_id
 
 
