@@ -82,3 +82,22 @@ def test_exact_duplicate_records_get_distinct_ids_and_the_copy_is_dropped():
     assert f["candidate_id"].to_list()[2:] == [second + "-0", second + "-1"]
     kept, rejected = ExactDedup()(f)
     assert set(kept["id"]) == {first} and set(rejected["id"]) == {second}
+
+
+def test_collapse_whitespace_equals_replacing_every_run():
+    import random
+
+    import polars as pl
+
+    from datatools.core_steps import collapse_whitespace
+
+    pieces = [" ", "  ", "\t", "\n", "\r\n", "\x0b", "\x0c", "\x85", "\u00a0", "\u2028",
+              "\u3000", "\u200b", "a", "B", "é", "中", "x y", ""]
+    rng = random.Random(0)
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 14)))
+             for _ in range(20_000)] + [None]
+    frame = pl.DataFrame({"t": texts})
+    fast = frame.select(collapse_whitespace(pl.col("t")))["t"]
+    every_run = frame.select(pl.col("t").str.replace_all(r"\s+", " "))["t"]
+    assert fast.equals(every_run)
+    assert fast.str.contains(r"\s\s|[^\S ]").sum() == 0
