@@ -68,9 +68,18 @@ class Profile:
         return [*self.phases, _row("total", wall, cpu)]
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far (MiB; Linux reports KiB): recorded at the
+    end of each phase, it shows which phase raised the build's peak."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _row(name: str, wall: float, cpu: float) -> dict:
     return {"phase": name, "wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
-            "cpu_per_wall": round(cpu / wall, 2) if wall > 0 else None}
+            "cpu_per_wall": round(cpu / wall, 2) if wall > 0 else None,
+            "peak_rss_mb": round(peak_rss_mb())}
 
 
 def print_profile(rows: list[dict], console=None) -> None:
@@ -79,11 +88,11 @@ def print_profile(rows: list[dict], console=None) -> None:
 
     table = Table(title="profile (CPU = all threads; CPU/wall = cores kept busy)",
                   title_justify="left")
-    for col in ("phase", "wall s", "CPU s", "CPU/wall", "share of wall"):
+    for col in ("phase", "wall s", "CPU s", "CPU/wall", "share of wall", "peak RSS MiB"):
         table.add_column(col, justify="left" if col == "phase" else "right")
     total = rows[-1]["wall_s"] or 1.0
     for r in rows:
         ratio = "" if r["cpu_per_wall"] is None else f"{r['cpu_per_wall']:.2f}"
         table.add_row(r["phase"], f"{r['wall_s']:.2f}", f"{r['cpu_s']:.2f}", ratio,
-                      f"{100 * r['wall_s'] / total:.0f}%")
+                      f"{100 * r['wall_s'] / total:.0f}%", f"{r.get('peak_rss_mb', 0):,}")
     (console or Console(stderr=True)).print(table)

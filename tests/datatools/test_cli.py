@@ -123,4 +123,6 @@ def test_build_profile_writes_every_phase(tmp_path):
     total = phases[-1]
     assert abs(total["wall_s"] - sum(p["wall_s"] for p in phases[:-1])) < 0.01
     assert all(p["cpu_s"] >= 0 and p["wall_s"] >= 0 for p in phases)
-    assert "CPU/wall" in result.output
+    peaks = [p["peak_rss_mb"] for p in phases]  # the high-water mark when each phase ended
+    assert peaks[0] > 0 and peaks == sorted(peaks)
+    assert "CPU/wall" in result.output and "peak RSS MiB" in result.output
