@@ -162,6 +162,11 @@ class ExecutorSpec(Strict):
         "Ray's, ~30% of memory); blocks beyond it spill to temp_dir")
     temp_dir: str | None = Field(
         None, description="ray with address local: Ray's session folder (spilled objects too)")
+    lineage_pinning: bool = Field(
+        False, description="ray with address local: keep each block's input blocks while the "
+        "block lives, so a lost block can be recomputed (Ray's default; a node failure then "
+        "need not fail the build). Off here: on one machine nothing is lost, and pinned inputs "
+        "held every step's blocks at once (1M records: 8.7 GB spilled on, 5.1 GB off)")
     actors: dict[str, ActorSpec] = Field(
         default_factory=dict, description="ray: steps (by name) to run as actor pools, e.g. "
         "{generate: {replicas: 8, num_gpus: 1}}; steps that load a model (generate, LLM "

@@ -47,6 +47,7 @@ def ray_session(spec, quiet: bool = True):
                 kwargs["object_store_memory"] = spec.object_store_mb << 20
             if spec.temp_dir:
                 kwargs["_temp_dir"] = str(Path(spec.temp_dir).expanduser().resolve())
+            kwargs["_system_config"] = {"lineage_pinning_enabled": spec.lineage_pinning}
         else:
             kwargs["address"] = spec.address
         ray.init(**kwargs)

@@ -58,3 +58,22 @@ def test_steps_that_load_a_model_run_on_actors_by_default():
     assert actor_spec(generate, spec).replicas == 1  # loads a model: one actor
     assert actor_spec(low_info, spec).replicas == 3  # named in executor.actors
     assert actor_spec(length, spec) is None  # plain block tasks
+
+
+def test_a_local_ray_instance_starts_without_lineage_pinning_unless_asked(monkeypatch):
+    ray = pytest.importorskip("ray")
+    from datatools.executors.ray_steps import ray_session
+    from schemas.recipe import ExecutorSpec
+
+    seen = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kwargs: seen.append(kwargs))
+    monkeypatch.setattr(ray, "shutdown", lambda: None)
+    for spec in (ExecutorSpec(kind="ray", num_cpus=2),
+                 ExecutorSpec(kind="ray", lineage_pinning=True),
+                 ExecutorSpec(kind="ray", address="auto")):
+        with ray_session(spec):
+            pass
+    assert seen[0]["_system_config"] == {"lineage_pinning_enabled": False}
+    assert seen[1]["_system_config"] == {"lineage_pinning_enabled": True}
+    assert "_system_config" not in seen[2]  # a running cluster keeps its own settings
