@@ -40,9 +40,23 @@ def kto_weights(n_desirable: int, n_undesirable: int) -> tuple[float, float]:
 def build_unary(frame: pl.DataFrame, params: UnaryParams | None = None, seed: int = 0,
                 pairs: pl.DataFrame | None = None, best_dropped: dict[str, str] | None = None):
     """(dataset, skipped, metadata) — metadata holds the KTO weights and counts."""
+    p = params or UnaryParams()
+    rows, skipped = unary_rows(frame, p, seed, pairs, best_dropped)
+    if p.balance == "downsample":
+        keep = downsample_keep(rows["label"], seed)
+        skipped += downsampled(rows.filter(~keep))
+        rows = rows.filter(keep)
+    data, meta = kto_dataset(rows)
+    return data, ledger_frame(skipped), meta
+
+
+def unary_rows(frame: pl.DataFrame, p: UnaryParams, seed: int = 0,
+               pairs: pl.DataFrame | None = None, best_dropped: dict[str, str] | None = None):
+    """The per-record part: (labelled rows, in frame order within each label; skipped ledger
+    rows). A record's rows depend on that record alone, so a streamed build runs this per
+    block and balances / interleaves on the driver (executors/ray_unary.py)."""
     from datatools.builders.pairwise import build_pairwise
 
-    p = params or UnaryParams()
     best_dropped = best_dropped or {}
     dropped = pl.col("id").is_in(pl.Series(list(best_dropped), dtype=pl.String).implode())
     skipped = no_completion(frame, STEP)
@@ -78,26 +92,34 @@ def build_unary(frame: pl.DataFrame, params: UnaryParams | None = None, seed: in
         "id", "source", "prompt",
         pl.col("completion") if p.mode == "pairs" else assistant_turn("completion").alias("completion"),
         "label", "score", "model", "meta")
-    if p.balance == "downsample":
-        rows, surplus = _downsample(rows, seed)
-        skipped += [skip_row(STEP, f"{STEP}.downsampled",
-                             "surplus of the larger class (balance: downsample)", r["source"],
-                             r["id"], r) for r in surplus.iter_rows(named=True)]
-    data, meta = kto_dataset(rows)
-    return data, ledger_frame(skipped), meta
+    return rows, skipped
 
 
 def kto_dataset(rows: pl.DataFrame) -> tuple[pl.DataFrame, dict]:
     """Unary rows → the written dataset (labels interleaved) and its metadata: counts and
     λ_D, λ_U for those counts (Eq. 8). Also what a mixed KTO set is rebuilt with."""
-    rows = _interleave(rows).select(list(UNARY_SCHEMA)).cast(UNARY_SCHEMA)
+    rows = kto_rows(rows)
     n_d = int(rows["label"].sum())
-    n_u = rows.height - n_d
+    return rows, kto_metadata(n_d, rows.height - n_d)
+
+
+def kto_rows(rows: pl.DataFrame) -> pl.DataFrame:
+    """Labels interleaved, T, F, T, F, ... (TRL's KTO unpairing and sequential sampling want
+    mixed batches), each class in its given order; the rest of the larger class last.
+    Only each class's order matters, so consecutive slices of the two classes interleaved
+    one slice pair at a time give the same rows as the whole (how a streamed build writes)."""
+    rank = pl.int_range(pl.len()).over("label")
+    return rows.with_columns(rank.alias("__i")).sort(
+        ["__i", "label"], descending=[False, True], maintain_order=True).drop("__i") \
+        .select(list(UNARY_SCHEMA)).cast(UNARY_SCHEMA)
+
+
+def kto_metadata(n_d: int, n_u: int) -> dict:
+    """The dataset's counts and λ_D, λ_U for them (Eq. 8)."""
     w_d, w_u = kto_weights(n_d, n_u)
-    meta = {"n_desirable": n_d, "n_undesirable": n_u, "desirable_weight": w_d,
+    return {"n_desirable": n_d, "n_undesirable": n_u, "desirable_weight": w_d,
             "undesirable_weight": w_u,
             "weighted_ratio": (w_d * n_d / (w_u * n_u)) if n_u else None}
-    return rows, meta
 
 
 def _scored_labels(f: pl.DataFrame, p: UnaryParams, dropped: pl.Expr) -> pl.DataFrame:
@@ -121,24 +143,23 @@ def _scored_labels(f: pl.DataFrame, p: UnaryParams, dropped: pl.Expr) -> pl.Data
         pl.col("__label").alias("label"), pl.col("__score").alias("score"))
 
 
-def _interleave(rows: pl.DataFrame) -> pl.DataFrame:
-    """T, F, T, F, ...: TRL's KTO unpairing and sequential sampling want mixed batches."""
-    rank = pl.int_range(pl.len()).over("label")
-    return rows.with_columns(rank.alias("__i")).sort(
-        ["__i", "label"], descending=[False, True], maintain_order=True).drop("__i")
-
-
-def _downsample(rows: pl.DataFrame, seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The larger class cut (seeded) to the size of the smaller one: (kept, surplus)."""
-    n_pos = int(rows["label"].sum())
-    n_neg = rows.height - n_pos
+def downsample_keep(labels: pl.Series, seed: int) -> pl.Series:
+    """balance: downsample — which rows stay (a bool per label, in order): the larger class
+    cut to the size of the smaller by a seeded sample of its rows' positions within the
+    class. It needs the labels alone, so a streamed build decides it from the label column
+    of its parts, with this same rule."""
+    n_pos = int(labels.sum())
+    n_neg = labels.len() - n_pos
     big = n_pos > n_neg
-    n_big, n_small = max(n_pos, n_neg), min(n_pos, n_neg)
-    keep = set(random.Random(seed).sample(range(n_big), n_small))
+    keep = random.Random(seed).sample(range(max(n_pos, n_neg)), min(n_pos, n_neg))
     in_big = pl.col("label") == big
     idx = pl.int_range(pl.len()).over("label")
-    marked = rows.with_columns(
-        (~in_big | idx.is_in(pl.Series(sorted(keep), dtype=pl.Int64).implode())).alias("__keep"))
-    small, kept_big = marked.filter(~in_big), marked.filter(in_big & pl.col("__keep"))
-    return (pl.concat([small, kept_big]).drop("__keep"),
-            marked.filter(~pl.col("__keep")).drop("__keep"))
+    return pl.DataFrame({"label": labels}).select(
+        ~in_big | idx.is_in(pl.Series(sorted(keep), dtype=pl.Int64).implode()))["label"]
+
+
+def downsampled(surplus: pl.DataFrame) -> list[dict]:
+    """The ledger rows of the rows downsampling dropped."""
+    return [skip_row(STEP, f"{STEP}.downsampled", "surplus of the larger class "
+                     "(balance: downsample)", r["source"], r["id"], r)
+            for r in surplus.iter_rows(named=True)]
