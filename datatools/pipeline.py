@@ -281,19 +281,20 @@ def steps_after_last_score(loaded: LoadedRecipe, ctx: StepContext) -> set[int]:
 
 
 def build_datasets(loaded: LoadedRecipe, frame: pl.DataFrame,
-                   best_dropped: dict[str, str] | None = None):
-    """The recipe's `outputs` builders → {kind: dataset}, skipped-ledgers, {kind: metadata}."""
+                   best_dropped: dict[str, str] | None = None, block: bool = False):
+    """The recipe's `outputs` builders → {kind: dataset}, skipped-ledgers, {kind: metadata}.
+    `block`: the frame is one block of a streamed build (see `BuildContext.block`)."""
     from datatools.builders import BUILDERS, BuildContext
 
     out = loaded.recipe.outputs
-    ctx = BuildContext(seed=loaded.recipe.seed, best_dropped=best_dropped or {})
+    ctx = BuildContext(seed=loaded.recipe.seed, best_dropped=best_dropped or {}, block=block)
     datasets, ledgers, metadata = {}, [], {}
     for kind, build in BUILDERS.items():
         params = getattr(out, kind, None)
         if params is None:
             continue
         built = build(frame, params, ctx)
-        if kind == "unary":
+        if kind == "unary" and not block:  # a block's classes are not the dataset's
             one_class_gate(params, built.metadata)
         datasets[kind] = built.data
         ledgers.append(built.skipped)

@@ -21,6 +21,9 @@ class BuildContext:
     seed: int = 0
     best_dropped: dict[str, str] = field(default_factory=dict)  # id → what dropped its best
     pairs: "pl.DataFrame | None" = None  # the pairwise dataset, once built (unary/sft reuse it)
+    # one block of a streamed build: what needs every block (unary's balance, order and
+    # weights) is left to the driver (executors/ray_unary.py)
+    block: bool = False
 
 
 @dataclass
@@ -38,9 +41,13 @@ def _pairwise(frame, params, ctx: BuildContext) -> Built:
 
 
 def _unary(frame, params, ctx: BuildContext) -> Built:
-    from datatools.builders.unary import build_unary
+    from datatools.builders.ledger import ledger_frame
+    from datatools.builders.unary import build_unary, unary_rows
 
     pairs = ctx.pairs if params.mode == "pairs" else None
+    if ctx.block:  # the labelled rows, not yet balanced or interleaved
+        rows, skipped = unary_rows(frame, params, ctx.seed, pairs, ctx.best_dropped)
+        return Built(rows, ledger_frame(skipped))
     data, skipped, meta = build_unary(frame, params, ctx.seed, pairs=pairs,
                                       best_dropped=ctx.best_dropped)
     return Built(data, skipped, meta)

@@ -1,15 +1,15 @@
 """A whole build on Ray, streamed: no step, builder or writer holds the whole frame here.
 
 Sources are read a piece at a time into Ray's object store (`ray_read.BlockSink`); the steps
-run as lazy chains of block tasks (`ray_steps.RaySteps`); the per-record builders (pairwise,
-SFT, prompts) run in the same block tasks after the last step, each block writing its
-dataset rows, skipped-record ledger rows and candidate rows as part files; the driver then
-writes each output file a part at a time, in frame order. The driver's memory is about one
-block, whatever the number of records; Ray's object store spills to disk.
+run as lazy chains of block tasks (`ray_steps.RaySteps`); the builders run in the same block
+tasks after the last step, each block writing its dataset rows, skipped-record ledger rows
+and candidate rows as part files; the driver then writes each output file a part at a time,
+in frame order (unary: balanced and interleaved from its parts, `ray_unary`). The driver's
+memory is about one block, whatever the number of records; Ray's object store spills to disk.
 
-Outputs that need the whole dataset at once — `unary` (its class balance and weights are
-global) and a mixture (`mix:` / `sources[].weight`) — are built from the collected frame as
-the local executor builds them; the report says why (`executor_streamed`).
+A mixture (`mix:` / `sources[].weight`) samples the whole dataset: such a recipe's outputs
+are built from the collected frame as the local executor builds them; the report says why
+(`executor_streamed`).
 """
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ from datatools.pipeline import (BuildResult, build_datasets, build_report, datas
                                 finish_build, min_rows_gate, read_sources,
                                 steps_after_last_score)
 
-STREAMED_KINDS = ("pairwise", "sft", "prompts")
+# the kinds whose blocks' counts add up to the dataset's (unary's are settled in ray_unary)
+TALLIED_KINDS = ("pairwise", "sft", "prompts")
 GONE_COLUMNS = ["id", "score", "label", "reason"]  # what `ranking.best_dropped` reads
 
 
@@ -35,8 +36,6 @@ def not_streamed(loaded) -> str | None:
     recipe = loaded.recipe
     if recipe.mixture():
         return "a mixture (mix: / sources[].weight) samples the whole dataset"
-    if recipe.outputs.unary is not None:
-        return "unary: its class balance and weights need the whole dataset"
     return None
 
 
@@ -86,7 +85,7 @@ def builder_task(loaded, after: list[tuple[str, Path]], parts_dir: Path):
     builders must not promote past (`ranking.best_dropped`) — are in the books parts that
     this block's number names."""
     outputs = loaded.recipe.outputs
-    kinds = [k for k in STREAMED_KINDS if getattr(outputs, k, None) is not None]
+    kinds = [k for k in TALLIED_KINDS if getattr(outputs, k, None) is not None]
 
     def run(table):
         frame = pl.from_arrow(table)
@@ -98,7 +97,8 @@ def builder_task(loaded, after: list[tuple[str, Path]], parts_dir: Path):
         from datatools.builders.ranking import best_dropped
 
         frame = frame.drop(ORDER)
-        datasets, skipped, metadata = build_datasets(loaded, frame, best_dropped(frame, gone))
+        datasets, skipped, metadata = build_datasets(loaded, frame, best_dropped(frame, gone),
+                                                     block=True)
         name = f"{first:020d}"
         for kind, data in datasets.items():
             _part(parts_dir / kind, name, data)
@@ -145,34 +145,42 @@ def _tally(kinds, first, rows: int, records: int, metadata: dict) -> pl.DataFram
     return pl.DataFrame([row], schema={k: pl.Int64 for k in row})
 
 
+def _tallied(loaded, kind: str, tallies: pl.DataFrame, parts_dir: Path):
+    """A per-block dataset's parts and metadata (its blocks' counts added up)."""
+    paths = sorted((parts_dir / kind).glob("*.arrow"))
+    if not paths:  # no block had rows: the builders' empty result gives the schema
+        from datatools.frame import empty_frame
+
+        empty = build_datasets(loaded, empty_frame())[0][kind]
+    else:
+        empty = pl.read_ipc(paths[0]).head(0)
+    rows = int(tallies[f"{kind}.rows"].sum())
+    extra = ({"splits": {"train": int(tallies["prompts.train"].sum()),
+                         "test": int(tallies["prompts.test"].sum())}}
+             if kind == "prompts" else {})
+    return Parts(paths, empty, rows), dataset_metadata(
+        loaded, kind, rows, int(tallies[f"{kind}.records"].sum()), extra)
+
+
 def _write(loaded, out, ctx, tallies, parts_dir, reports, ledger, sources, rows_read,
            started, profile) -> BuildResult:
+    from datatools.builders import BUILDERS
     from datatools.builders.ledger import why_empty
+    from datatools.executors.ray_unary import unary_from_parts
 
     final_rows, final_records = int(tallies["rows"].sum()), int(tallies["records"].sum())
     min_rows_gate(loaded, final_rows)
-    empty_built = None
+    outputs = loaded.recipe.outputs
     datasets, metadata, skipped = {}, {}, []
-    for column in tallies.columns:
-        if not column.endswith(".rows"):
+    for kind in BUILDERS:  # the local build's order: datasets, report, ledger
+        if getattr(outputs, kind, None) is None:
             continue
-        kind = column.split(".")[0]
-        paths = sorted((parts_dir / kind).glob("*.arrow"))
-        if not paths:  # no block had rows: the builders' empty result gives the schema
-            from datatools.frame import empty_frame
-
-            empty_built = empty_built or build_datasets(loaded, empty_frame())[0]
-            empty = empty_built[kind]
+        if kind == "unary":
+            datasets[kind], metadata[kind], parts = unary_from_parts(loaded, parts_dir)
         else:
-            empty = pl.read_ipc(paths[0]).head(0)
-        rows = int(tallies[column].sum())
-        datasets[kind] = Parts(paths, empty, rows)
-        extra = ({"splits": {"train": int(tallies["prompts.train"].sum()),
-                             "test": int(tallies["prompts.test"].sum())}}
-                 if kind == "prompts" else {})
-        metadata[kind] = dataset_metadata(loaded, kind, rows,
-                                          int(tallies[f"{kind}.records"].sum()), extra)
-        parts = [FilePart(f) for f in sorted((parts_dir / f"skipped-{kind}").glob("*.parquet"))]
+            datasets[kind], metadata[kind] = _tallied(loaded, kind, tallies, parts_dir)
+            skipped_dir = parts_dir / f"skipped-{kind}"
+            parts = [FilePart(f) for f in sorted(skipped_dir.glob("*.parquet"))]
         for part in parts:
             ledger.add_rows(part)
         skipped.extend(parts)
@@ -181,7 +189,6 @@ def _write(loaded, out, ctx, tallies, parts_dir, reports, ledger, sources, rows_
                    final_rows) if candidates else pl.DataFrame())
     report = build_report(loaded, out.dir, ctx, sources, rows_read, reports, final_rows,
                           final_records, metadata, {}, ledger, started, {"executor_streamed": "yes"})
-    outputs = loaded.recipe.outputs
     write_outputs(out, frame, ledger, datasets, metadata, report, profile,
                   candidates=outputs.candidates if candidates else "none",
                   report_html=outputs.report_html)
