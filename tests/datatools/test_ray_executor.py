@@ -55,18 +55,32 @@ def planted_copies(shared_data, path):
     return path
 
 
+def kto_subset(shared_data, path):
+    """LLaMA-Factory's KTO demo (single answers labelled 150 / 150), a third of its
+    undesirable ones kept: the unary classes are unequal, so `balance: downsample` drops."""
+    records = json.loads((shared_data / "llama-factory" / "kto_en_demo.json").read_text())
+    undesirable = [r for r in records if not r["label"]]
+    path.write_text(json.dumps([r for r in records if r["label"]] + undesirable[::3],
+                               ensure_ascii=False))
+    return path
+
+
 def recipe(shared_data, tmp_path, out: str, block_rows: int = 1500, unary: bool = True,
-           first_steps: list | None = None):
+           first_steps: list | None = None, mix: bool = False, kto: bool = False):
     extra = planted_copies(shared_data, tmp_path / "copies.jsonl")
     outputs = {"dir": str(tmp_path / out), "pairwise": {"rejected": "random_lower"},
                "unary": {"balance": "downsample"}, "sft": {}}
     if not unary:
         del outputs["unary"]
+    hh = str(shared_data / "hh-rlhf" / "harmless-base-test.jsonl.gz")
     return load_recipe_dict({
         "name": "ray-vs-local", "seed": 3,
-        "sources": [{"path": str(shared_data / "hh-rlhf" / "harmless-base-test.jsonl.gz")},
+        **({"mix": {"counts": {hh: 400}}} if mix else {}),  # the other sources keep all
+        "sources": [{"path": hh},
                     {"path": str(shared_data / "llama-factory" / "dpo_en_demo.json")},
-                    {"path": str(extra), "format": "sharegpt"}],
+                    {"path": str(extra), "format": "sharegpt"},
+                    *([{"path": str(kto_subset(shared_data, tmp_path / "kto.json"))}]
+                      if kto else [])],
         "steps": [*(first_steps or []), {"validate": {}}, {"exact_dedup": {}},
                   {"near_dedup": {"threshold": 0.7, "keep": "longest"}},
                   {"length": {"prompt": {"max_words": 300}}}, {"low_info": {}}],
@@ -76,8 +90,11 @@ def recipe(shared_data, tmp_path, out: str, block_rows: int = 1500, unary: bool 
 
 
 def test_ray_build_equals_local_build(ray_cluster, shared_data, tmp_path):
-    local = run_build(recipe(shared_data, tmp_path, "local"), quiet=True)
-    on_ray = run_build(recipe(shared_data, tmp_path, "ray"), quiet=True, executor="ray")
+    """A mixture samples the whole dataset: the steps run on Ray, the frame is collected and
+    built as the local executor builds it."""
+    local = run_build(recipe(shared_data, tmp_path, "local", mix=True), quiet=True)
+    on_ray = run_build(recipe(shared_data, tmp_path, "ray", mix=True), quiet=True,
+                       executor="ray")
 
     steps = [s["stats"] for s in on_ray.report["steps"]]
     assert all(s["executor"] == "ray" and s["blocks"] > 1 for s in steps), steps
@@ -93,7 +110,8 @@ def test_ray_build_equals_local_build(ray_cluster, shared_data, tmp_path):
                  s["records_in"], s["records_out"]) for s in report["steps"]]
 
     assert counts(on_ray.report) == counts(local.report)
-    assert on_ray.report["executor_streamed"].startswith("no: unary")
+    assert on_ray.report["executor_streamed"].startswith("no: a mixture")
+    assert local.report["mix"]["pairwise"]["groups"] == on_ray.report["mix"]["pairwise"]["groups"]
     assert on_ray.report["ledger"] == local.report["ledger"]
     assert on_ray.report["outputs"] == local.report["outputs"]
     for kind in ("pairwise", "unary", "sft"):
@@ -106,17 +124,18 @@ def test_ray_build_equals_local_build(ray_cluster, shared_data, tmp_path):
 
 
 def test_streamed_ray_build_equals_local_build(ray_cluster, shared_data, tmp_path):
-    """Without unary the Ray build streams: sources read into blocks as they are read, the
-    steps chained, the builders and writers per block; the outputs are the local ones. A
-    global step without a distributed plan (decontaminate, run on the driver) comes first."""
+    """Without a mixture the Ray build streams: sources read into blocks as they are read,
+    the steps chained, the builders and writers per block (unary balanced by downsampling
+    and interleaved on the driver from its parts); the outputs are the local ones. A global
+    step without a distributed plan (decontaminate, run on the driver) comes first."""
     demo = json.loads((shared_data / "llama-factory" / "dpo_en_demo.json").read_text())
     evals = tmp_path / "eval.jsonl"  # a benchmark that contains ten of the demo's prompts
     evals.write_text("".join(json.dumps({"prompt": r["conversations"][-1]["value"]}) + "\n"
                              for r in demo[:10]))
     first = [{"decontaminate": {"eval_sets": [str(evals)]}}]
-    local = run_build(recipe(shared_data, tmp_path, "local", unary=False, first_steps=first),
+    local = run_build(recipe(shared_data, tmp_path, "local", first_steps=first, kto=True),
                       quiet=True)
-    on_ray = run_build(recipe(shared_data, tmp_path, "ray", unary=False, first_steps=first),
+    on_ray = run_build(recipe(shared_data, tmp_path, "ray", first_steps=first, kto=True),
                        quiet=True, executor="ray")
     assert on_ray.report["executor_streamed"] == "yes" and on_ray.frame is None
     assert on_ray.report["steps"][0]["stats"]["ran_as"] == "driver"
@@ -138,10 +157,14 @@ def test_streamed_ray_build_equals_local_build(ray_cluster, shared_data, tmp_pat
             assert strip(on_ray.report[key]) == strip(local.report[key])
         else:
             assert on_ray.report[key] == local.report[key], key
-    for kind in ("pairwise", "sft"):
+    for kind in ("pairwise", "unary", "sft"):  # row order included (unary's interleaving)
         a = pl.read_parquet(tmp_path / "local" / kind / "*.parquet")
         b = pl.read_parquet(tmp_path / "ray" / kind / "*.parquet")
         assert a.height > 100 and a.equals(b), kind
+        meta = lambda out: json.loads((tmp_path / out / kind / "metadata.json").read_text())  # noqa
+        assert meta("local") == meta("ray"), kind
+    downsampled = local.ledger.filter(pl.col("reason") == "build.unary.downsampled")
+    assert downsampled.height > 10  # balance: downsample had a surplus to drop
     # the same rows with the same reasons, details and payloads; the builders' skipped rows
     # come block by block, so the order within them may differ
     columns = list(local.ledger.columns)
