@@ -54,6 +54,29 @@ class LengthParams(BaseModel):
         return self
 
 
+def word_counts(text: pl.Series) -> pl.Series:
+    r"""`text.str.count_matches(r"\S+")` (words: runs of Unicode non-whitespace), faster.
+
+    Counting regex matches costs ~50 ns a word. Most text is "plain": words separated by
+    single ASCII spaces, none leading or trailing; its words are its spaces + 1, and that
+    count and the tests for plain run at memchr speed (2.5x less CPU on ASCII text).
+    Non-ASCII text may hold Unicode spaces (U+00A0, U+3000, ...), so it also needs a class
+    search (no per-word cost: 1.7x); only text that is not plain (tabs, newlines: a prompt's
+    joined turns, runs of spaces, empty) is counted by the regex (~10% slower than before).
+    The ASCII whitespace of `\s` is [\t-\r ]; the tests pin that."""
+    plain = ~(text.str.contains(r"[\t-\r]") | text.str.contains("  ", literal=True)
+              | text.str.starts_with(" ") | text.str.ends_with(" ")) & (text.str.len_bytes() > 0)
+    unicode = (plain & (text.str.len_chars() != text.str.len_bytes())).arg_true()
+    if len(unicode):
+        plain = plain.scatter(unicode, ~text.gather(unicode).str.contains(r"[^\S ]"))
+    counts = pl.repeat(None, len(text), dtype=pl.UInt32, eager=True)  # null text: null
+    for rows, count in ((plain.arg_true(), lambda t: t.str.count_matches(" ", literal=True) + 1),
+                        ((~plain).arg_true(), lambda t: t.str.count_matches(r"\S+"))):
+        if len(rows):
+            counts.scatter(rows, count(text.gather(rows)).cast(pl.UInt32))
+    return counts.alias(text.name)
+
+
 def token_counts(tokenizer, texts: list[str], batch: int = 1024) -> list[int]:
     out: list[int] = []
     for i in range(0, len(texts), batch):
@@ -111,7 +134,7 @@ class Length(Step):
 
     def _measure(self, f: pl.DataFrame, field: str, units: set[str]) -> pl.DataFrame:
         text = field_text(field)
-        cols = {"chars": text.str.len_chars(), "words": text.str.count_matches(r"\S+")}
+        cols = {"chars": text.str.len_chars(), "words": text.map_batches(word_counts, pl.UInt32)}
         counted = [cols[u].alias(f"__{field}_{u}") for u in units if u != "tokens"]
         if counted:  # slice by slice: the prompt text is joined from its turns to count it
             per = select_per_record if field in RECORD_LEVEL_FIELDS else select_in_slices

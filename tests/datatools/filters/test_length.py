@@ -59,3 +59,51 @@ def test_ratio_bounds_drop_the_record():
 def test_token_bounds_need_a_tokenizer():
     with pytest.raises(ValueError, match="tokenizer"):
         LengthParams(prompt={"max_tokens": 5})
+
+
+# Characters that decide word counts: ASCII and Unicode whitespace, characters that look
+# like spaces but are not `\s` (zero-width space, BOM, Python-only separators \x1c-\x1f),
+# ASCII and non-ASCII letters.
+ALPHABET = [" ", " ", " ", "\t", "\n", "\r", "\x0b", "\x0c", "\x85", "\xa0", "\u1680", "\u2002",
+            "\u200a", "\u2028", "\u2029", "\u202f", "\u205f", "\u3000", "\u200b", "\ufeff",
+            "\x1c", "\x1f", "a", "b", "Z", "0", ".", "é", "中", "😀"]
+
+
+def test_word_counts_equal_the_regex_on_adversarial_text():
+    import random
+
+    from datatools.filters.length import word_counts
+
+    rng = random.Random(0)
+    texts = [None, "", " ", "  ", "\n", "a", " a", "a ", "a  b", "a\tb", "a\u00a0b", "a\u3000b",
+             "a\u2028b", "sys prompt\nuser turn", "\u00e9t\u00e9 \u00e0 Paris", "a b c"]
+    for _ in range(20_000):
+        n = rng.choice([1, 2, 3, 5, 8, 20])
+        if rng.random() < 0.5:  # mostly plain: words joined by single spaces
+            texts.append(" ".join("".join(rng.choices("abé中", k=rng.randint(1, 4)))
+                                  for _ in range(n)))
+        texts.append("".join(rng.choices(ALPHABET, k=n)))
+    series = pl.Series("t", texts, pl.String)
+    got = word_counts(series)
+    want = series.str.count_matches(r"\S+")
+    assert got.dtype == want.dtype and got.name == "t"
+    assert got.to_list() == want.to_list()
+
+
+def test_ascii_whitespace_of_the_regex_is_tab_to_cr_and_space():
+    """word_counts tests ASCII text for [\\t-\\r] and ' ' only; the regex's \\s must agree."""
+    ascii_chars = pl.Series([chr(c) for c in range(128)])
+    spaces = ascii_chars.filter(ascii_chars.str.contains(r"^\s$")).to_list()
+    assert spaces == ["\t", "\n", "\x0b", "\x0c", "\r", " "]
+
+
+def test_word_bounds_count_a_prompt_joined_from_several_turns():
+    rows = rows_from_record("r", "t", [{"role": "system", "content": "be  brief"},
+                                       {"role": "user", "content": "one\ttwo three"}],
+                            [{"content": "x\u00a0y z", "score": 1.0}, {"content": "", "score": 0.0}])
+    rows += rec("ok", "a b", "one", "two")
+    kept, rej = Length(LengthParams(prompt={"max_words": 4}, completion={"min_words": 1}))(
+        frame_from_rows(rows))
+    assert rej.filter(pl.col("id") == "r")["reason"].to_list() == ["length.prompt_words"] * 2
+    assert "prompt words=5 > max 4" in rej["detail"][0]
+    assert kept["id"].to_list() == ["ok", "ok"]
