@@ -40,3 +40,39 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], threads: int | None = 
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+
+
+def run_jobs(jobs: list[tuple[str, Callable[[], object], tuple[str, ...]]],
+             threads: int | None = None) -> dict[str, float]:
+    """Run named jobs at once on `threads` threads (default `workers()`), started in list
+    order (put the longest first). A job `(name, fn, needs)` starts `fn` only after the
+    earlier jobs named in `needs` have finished: they were started before it (one queue, in
+    order), so waiting on them cannot deadlock. Returns each job's own wall seconds (its
+    wait excluded). If a job fails, the jobs not started are cancelled, the running ones
+    finish, and the first failed job's error (in list order) is raised."""
+    import time
+
+    threads = threads or workers()
+    futures: dict[str, object] = {}
+    walls: dict[str, float] = {}
+
+    def timed(name, fn, needs):
+        for need in needs:
+            futures[need].result()  # (a failed need fails this job with the same error)
+        started = time.perf_counter()
+        fn()
+        walls[name] = time.perf_counter() - started
+
+    with ThreadPoolExecutor(max(1, min(threads, len(jobs)))) as pool:
+        for name, fn, needs in jobs:
+            if not set(needs) <= futures.keys():
+                raise ValueError(f"job {name} needs a job not listed before it: {needs}")
+            futures[name] = pool.submit(timed, name, fn, needs)
+        try:
+            for future in futures.values():
+                future.result()
+        except BaseException:
+            for future in futures.values():
+                future.cancel()
+            raise
+    return {name: walls[name] for name, _, _ in jobs}
