@@ -13,6 +13,7 @@ from datatools.frame import LEDGER_SCHEMA, REJECT_COLUMNS
 from datatools.out_folder import OutFolder
 from datatools.profiling import Profile
 from datatools.schemas.errors import Problem, UserError
+from datatools.threads import run_jobs
 
 WRITE_ROWS = 65_536  # rows per parquet row group, and per slice held in encoding at once
 
@@ -210,27 +211,19 @@ def write_outputs(out: OutFolder | Path, frame: pl.DataFrame | Parts, ledger: Le
         with OutFolder(out) as folder:
             return write_outputs(folder, frame, ledger, datasets, metadata, report, profile,
                                  candidates, report_html)
+    from datatools.publish.card import render_card
+
     profile = profile if profile is not None else Profile()
     staging = Staging(out.stage())
     try:
-        for kind, data in datasets.items():
-            with profile.phase(f"write {kind}"):
-                splits = metadata[kind].get("splits") or {}
-                staging.write_dataset(kind, data, metadata[kind], ["train"] + sorted(
-                    s for s, n in splits.items() if n and s != "train"))
-        with profile.phase("write rejects (ledger)"):
-            staging.write_ledger(ledger)
-        if candidates != "none":
-            with profile.phase("write candidates"):
-                texts = ("prompt", "completion", "meta") if candidates == "scores" else ()
-                staging.write_frame("candidates", frame if isinstance(frame, Parts)  # (the
-                                    else frame.drop(texts, strict=False),  # parts have
-                                    file="candidates.parquet")  # the chosen columns)
         with profile.phase("write report.json"):
             staging.write_json("report.json", report)
-        pairs = datasets.get("pairwise")
-        _extras(staging, report, pairs if isinstance(pairs, pl.DataFrame) else None, profile,
-                report_html)
+        # The card is what makes `load_dataset(OUT, kind)` work, so a failure there fails the build.
+        with profile.phase("write card (README.md)"):
+            staging.write_text("README.md", render_card(report))
+        with profile.parallel("write outputs (parallel)") as parts:
+            parts.update(run_jobs(_writers(staging, frame, ledger, datasets, metadata, report,
+                                           candidates, report_html)))
     except OSError as err:
         if not disk_full(err):
             raise
@@ -265,21 +258,40 @@ def disk_full(err: OSError) -> bool:
     return err.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(err)
 
 
-def _extras(staging: Staging, report: dict, pairs: pl.DataFrame | None = None,
-            profile: Profile | None = None, report_html: bool = True) -> None:
-    """The dataset card (README.md) and the HTML report."""
-    from datatools.publish.card import render_card
+def _writers(staging: Staging, frame, ledger: Ledger, datasets: dict, metadata: dict,
+             report: dict, candidates: str, report_html: bool) -> list:
+    """The output writers, as `threads.run_jobs` jobs named for the profile. Each is about one
+    core (pyarrow's parquet encoding of nested list-of-struct columns dominates; it and polars
+    release the GIL), so they run at once, the datasets first (the longest); memory stays
+    bounded, each writer holding one row-group slice. report.html reads the written ledger,
+    candidates and datasets, so it waits for them; the pairs it is given in memory (not
+    read from the file) let it run while the pairwise file is still being written."""
+    jobs = []
+    for kind, data in datasets.items():
+        splits = metadata[kind].get("splits") or {}
+        names = ["train"] + sorted(s for s, n in splits.items() if n and s != "train")
+        jobs.append((f"write {kind}", lambda k=kind, d=data, n=names:
+                     staging.write_dataset(k, d, metadata[k], n), ()))
+    jobs.append(("write rejects (ledger)", lambda: staging.write_ledger(ledger), ()))
+    if candidates != "none":
+        texts = ("prompt", "completion", "meta") if candidates == "scores" else ()
+        jobs.append(("write candidates", lambda: staging.write_frame(
+            "candidates", frame if isinstance(frame, Parts)  # (the parts have the chosen columns)
+            else frame.drop(texts, strict=False), file="candidates.parquet"), ()))
+    if report_html:
+        pairs = datasets.get("pairwise")
+        pairs = pairs if isinstance(pairs, pl.DataFrame) else None
+        needs = tuple(name for name, _, _ in jobs
+                      if not (name == "write pairwise" and pairs is not None))
+        jobs.append(("write report.html", lambda: _report_html(staging, report, pairs), needs))
+    return jobs
+
+
+def _report_html(staging: Staging, report: dict, pairs: pl.DataFrame | None) -> None:
     from datatools.publish.report_html import report_html_text
 
-    profile = profile if profile is not None else Profile()
-    # The card is what makes `load_dataset(OUT, kind)` work, so a failure there fails the build.
-    with profile.phase("write card (README.md)"):
-        staging.write_text("README.md", render_card(report))
-    if not report_html:
-        return
     try:
-        with profile.phase("write report.html"):
-            staging.write_text("report.html", report_html_text(staging.dir, report, pairs))
+        staging.write_text("report.html", report_html_text(staging.dir, report, pairs))
     except Exception as err:  # a plotting bug must not throw away a finished build
         import sys
 

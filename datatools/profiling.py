@@ -1,11 +1,12 @@
 """Where a build's time goes: wall and CPU seconds per phase (start-up, read, each step,
-builders, each output, report, card).
+builders, report.json, card, the outputs).
 
 CPU time is the whole process's (`time.process_time`: every thread, user + system) plus that
 of its finished child processes (the reading processes of a large file), so CPU/wall says
 how many cores a phase kept busy: 1.0 is one core, 2.0 two. Recording a phase
 costs two clock reads; a build always records them and `datatools build --profile FILE`
-writes them out.
+writes them out. A phase whose parts run at once (the output writers) is one row, so no CPU
+is counted twice; its parts have their own wall seconds only (`parts`).
 """
 from __future__ import annotations
 
@@ -61,6 +62,16 @@ class Profile:
         finally:
             self.stop(name, started)
 
+    @contextmanager
+    def parallel(self, name: str):
+        """A phase made of parts run at once on threads: the caller fills the yielded dict
+        with {part: its own wall s}. A part has no CPU of its own (CPU is the process's);
+        the phase's CPU/wall says how many cores the parts kept busy together."""
+        parts: dict[str, float] = {}
+        with self.phase(name):
+            yield parts
+        self.phases[-1]["parts"] = [{"phase": k, "wall_s": round(v, 3)} for k, v in parts.items()]
+
     def table(self) -> list[dict]:
         """The phases plus a total row (the sum of the phases)."""
         wall = sum(p["wall_s"] for p in self.phases)
@@ -95,4 +106,6 @@ def print_profile(rows: list[dict], console=None) -> None:
         ratio = "" if r["cpu_per_wall"] is None else f"{r['cpu_per_wall']:.2f}"
         table.add_row(r["phase"], f"{r['wall_s']:.2f}", f"{r['cpu_s']:.2f}", ratio,
                       f"{100 * r['wall_s'] / total:.0f}%", f"{r.get('peak_rss_mb', 0):,}")
+        for part in r.get("parts") or []:  # at the same time as each other: not summed
+            table.add_row(f"  ∥ {part['phase']}", f"{part['wall_s']:.2f}", "", "", "", "")
     (console or Console(stderr=True)).print(table)
