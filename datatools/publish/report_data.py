@@ -70,16 +70,34 @@ def pearson_missing_reason(lb: dict) -> str:
 
 def sample_drops(folder: Path, per_reason: int = 3, chars: int = 240) -> dict[str, list[dict]]:
     """A few ledger rows per reason (source, detail, the record's start), so a user can see
-    what a filter removed. Only the needed columns are scanned."""
+    what a filter removed: the first `per_reason` of each reason, reasons in order of first
+    appearance. The rows are picked on the narrow `reason` column and only they are read from
+    the wide `record` (decoding the whole column took 0.6 GB and 1.2 s at a million records)."""
     rejects = scan(folder, "rejects", "rejects.parquet")
     if rejects is None:
         return {}
-    rows = (rejects.select("reason", "source", "detail", pl.col("record").str.slice(0, chars))
-            .group_by("reason", maintain_order=True).head(per_reason).collect())
+    picked = (rejects.select("reason").with_row_index("row")
+              .group_by("reason", maintain_order=True).head(per_reason).collect())["row"]
+    wanted = pl.col("reason", "source", "detail"), pl.col("record").str.slice(0, chars)
+    by_row: dict[int, dict] = {}
+    for start, n in _runs(sorted(picked.to_list())):  # a slice is read from its row group only
+        rows = rejects.slice(start, n).select(*wanted).collect().iter_rows(named=True)
+        by_row.update(zip(range(start, start + n), rows))
     out: dict[str, list[dict]] = {}
-    for r in rows.iter_rows(named=True):
-        out.setdefault(r["reason"], []).append(r)
+    for row in picked:
+        out.setdefault(by_row[row]["reason"], []).append(by_row[row])
     return out
+
+
+def _runs(rows: list[int]) -> list[tuple[int, int]]:
+    """Sorted row numbers → (first, count) of each run of consecutive ones."""
+    runs: list[tuple[int, int]] = []
+    for row in rows:
+        if runs and row == runs[-1][0] + runs[-1][1]:
+            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+        else:
+            runs.append((row, 1))
+    return runs
 
 
 def drops(report: dict) -> list[tuple[str, float]]:

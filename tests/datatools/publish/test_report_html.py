@@ -124,3 +124,26 @@ def test_svg_helpers():
     assert len(bins_for([0.13, 0.5, 2.71])) == 21
     assert pearson([1, 2, 3, 4], [2, 4, 6, 8]) == pytest.approx(1.0)
     assert pearson([1, 1, 1], [1, 2, 3]) is None
+
+
+def test_drop_samples_read_only_the_sampled_records_and_equal_the_whole_column_rule(tmp_path):
+    from datatools.publish.report_data import sample_drops
+
+    reasons = ["length.prompt_words", "length.completion_words", "exact_dedup.duplicate"]
+    ledger = pl.DataFrame({
+        "reason": [reasons[(i // 2) % 3] if i > 4 else "validate.empty" for i in range(60)],
+        "source": [None if i % 4 == 0 else f"s{i % 2}" for i in range(60)],
+        "detail": [None if i % 5 == 0 else f"row {i}\tdetail" for i in range(60)],
+        "record": ['{"i": %d, "t": "%s"}' % (i, "\u00e9\u3000x " * (i * 7)) for i in range(60)],
+    })
+    (tmp_path / "rejects").mkdir()
+    ledger.write_parquet(tmp_path / "rejects" / "rejects.parquet", row_group_size=7)
+    whole = (ledger.select("reason", "source", "detail", pl.col("record").str.slice(0, 240))
+             .group_by("reason", maintain_order=True).head(3))
+    want: dict = {}
+    for row in whole.iter_rows(named=True):
+        want.setdefault(row["reason"], []).append(row)
+    got = sample_drops(tmp_path)
+    assert len(want) == 4 and list(got) == list(want)  # reasons in order of first appearance
+    assert got == want
+    assert sample_drops(tmp_path / "missing") == {}
