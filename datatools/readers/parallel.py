@@ -29,17 +29,20 @@ from datatools.threads import workers as cpu_workers
 
 MIN_BYTES = 64 * 2**20       # a smaller file is read by one process (start-up would dominate)
 RANGE_BYTES = 32 * 2**20     # at least this much of the file per worker
-WORKERS_ENV = "DATATOOLS_READ_WORKERS"  # set to 1 to read every file in one process
+WORKERS_ENV = "DATATOOLS_READ_WORKERS"  # reading processes per large file; unset: one
 
 
 def read_workers(path: Path) -> int:
-    """Processes for reading `path`: 1 below MIN_BYTES, else the usable CPUs (≤ 8), at most
-    one per RANGE_BYTES; DATATOOLS_READ_WORKERS overrides the CPU count."""
-    size = path.stat().st_size
-    if size < MIN_BYTES:
+    """Processes for reading `path`: DATATOOLS_READ_WORKERS (opt-in; 0 or "auto": the usable
+    CPUs, ≤ 8), at most one per RANGE_BYTES, and 1 below MIN_BYTES. One by default: on the
+    2-core machine this was measured on, two processes read a 1M-record file in 16.6 s
+    against 14.6 s for one, at twice the CPU (every record is also encoded, sent and
+    decoded once more), so the gain needs more cores than that."""
+    wanted = os.environ.get(WORKERS_ENV, "").strip().lower()
+    if not wanted or path.stat().st_size < MIN_BYTES:
         return 1
-    cpus = int(os.environ.get(WORKERS_ENV) or cpu_workers())
-    return max(1, min(cpus, size // RANGE_BYTES))
+    cpus = cpu_workers() if wanted in ("0", "auto") else int(wanted)
+    return max(1, min(cpus, path.stat().st_size // RANGE_BYTES))
 
 
 def byte_ranges(path: Path, parts: int) -> list[tuple[int, int]]:

@@ -81,6 +81,8 @@ def test_read_source_takes_the_parallel_path_and_agrees_with_the_line_path(tmp_p
     assert_paths_agree(src, tmp_path)
     monkeypatch.setenv(parallel.WORKERS_ENV, "1")
     assert parallel.read_workers(path) == 1
+    monkeypatch.delenv(parallel.WORKERS_ENV)
+    assert parallel.read_workers(path) == 1  # opt-in
 
 
 def test_a_failing_reading_process_is_an_error_not_a_short_read(tmp_path):
