@@ -20,6 +20,9 @@ from datatools.filters.near_dedup import band_keys_of, keep_rank, resolve_pairs
 from datatools.step import text_slices
 
 
+SHUFFLE_ROWS = 4_000_000  # narrow rows per hash partition, at most (~150 MB of keys)
+
+
 def repeated_rows(narrow, keys: list[str], partitions: int) -> pl.DataFrame:
     """The rows of `narrow` whose `keys` occur more than once, collected here (in frame order).
 
@@ -34,7 +37,11 @@ def repeated_rows(narrow, keys: list[str], partitions: int) -> pl.DataFrame:
         return frame.filter(pl.len().over(keys) > 1).to_arrow()
 
     # materialised first: the shuffle's map side would otherwise rerun the upstream tasks
-    shuffled = narrow.materialize().repartition(partitions, keys=keys).materialize()
+    narrow = narrow.materialize()
+    # enough partitions that one fits a task's memory: near_dedup's band keys are ~25 rows
+    # per record (250M at 10M records), and 2 partitions of them took 11 GB per task
+    partitions = max(partitions, -(-narrow.count() // SHUFFLE_ROWS))
+    shuffled = narrow.repartition(partitions, keys=keys).materialize()
     if shuffled.num_blocks() > partitions:  # a partition split over blocks: would miss keys
         raise RuntimeError(f"hash shuffle gave {shuffled.num_blocks()} blocks for "
                            f"{partitions} partitions")
