@@ -1,9 +1,9 @@
 """Distributed plans for the global dedup steps, keeping the same rows as the local steps.
 
 Both follow one shape: the expensive per-row work (normalise + hash; shingle + MinHash + LSH
-band keys) runs in block tasks and yields narrow rows (order, key); Ray's hash shuffle
-(`repartition(keys=...)`) brings each key's rows together to find the keys seen more than
-once (`repeated_rows`); only the rows
+band keys) runs in block tasks and yields narrow rows (order, key), split into hash groups
+that one task per group reads to find the keys seen more than once (`repeated_rows`); only
+the rows
 of those keys — the duplicate groups, a few percent of the data — come to the driver, where
 the local step's own rule decides (first occurrence; LSH pairs → verification → greedy
 clusters, `filters.near_dedup.resolve_pairs`); the decision, small, goes back to block tasks
@@ -20,49 +20,63 @@ from datatools.filters.near_dedup import band_keys_of, keep_rank, resolve_pairs
 from datatools.step import text_slices
 
 
-SHUFFLE_ROWS = 4_000_000  # narrow rows per hash partition, at most (~150 MB of keys)
+GROUP_ROWS = 4_000_000  # narrow rows per hash group, at most (~80 MB of keys)
 
 
-def repeated_rows(narrow, keys: list[str], partitions: int) -> pl.DataFrame:
-    """The rows of `narrow` whose `keys` occur more than once, collected here (in frame order).
+def repeated_rows(ds, narrow_rows, keys: list[str], partitions: int,
+                  rows_per_row: int = 1) -> pl.DataFrame:
+    """The narrow rows (`narrow_rows`: block → frame with ORDER and `keys`) whose `keys` occur
+    more than once across `ds`'s blocks, collected here in frame order.
 
-    Ray Data's hash shuffle (`repartition(keys=...)`) brings every row of a key into one
-    partition, where polars finds the repeated keys column-wise. (Ray's `groupby().count()`
-    aggregates group by group: 117 s for the 2.5M band keys of 100k documents, against ~6 s
-    this way.) Keys are Int64 (64-bit hashes reinterpreted)."""
+    A map/reduce of Ray tasks (the shuffle pattern of Ray's own docs): one task per block
+    computes its narrow rows and returns them as G objects, split by the last key's value
+    modulo G (keys are 64-bit hashes, so the groups are even, and equal keys share a group);
+    one task per group joins its G-th objects from every block and keeps the repeated keys
+    column-wise with polars. G is sized to the data (at most GROUP_ROWS rows per group), so
+    a reduce task's memory does not grow with N. Ray Data's hash shuffle did the same job
+    with aggregator actors: at 10M records (250M band keys) it spilled and restored for over
+    40 minutes; Ray's `groupby().count()` aggregates group by group (117 s for 100k docs)."""
     import ray
 
-    def repeated_in_partition(table):
-        frame = pl.from_arrow(table)
+    expected = ds.count() * rows_per_row
+    groups = max(partitions, -(-expected // GROUP_ROWS))
+    key = keys[-1]
+
+    @ray.remote(num_returns=groups)
+    def split(table):
+        frame = narrow_rows(table)
+        group = (frame[key].reinterpret(signed=False) % groups).to_numpy()
+        order = np.argsort(group, kind="stable")
+        cuts = np.searchsorted(group[order], np.arange(groups + 1))
+        sorted_frame = frame[order]
+        parts = [sorted_frame.slice(lo, hi - lo).to_arrow()
+                 for lo, hi in zip(cuts[:-1], cuts[1:])]
+        return parts if groups > 1 else parts[0]
+
+    @ray.remote
+    def repeated(*tables):
+        frame = pl.concat([pl.from_arrow(t) for t in tables], how="vertical_relaxed")
         return frame.filter(pl.len().over(keys) > 1).to_arrow()
 
-    # materialised first: the shuffle's map side would otherwise rerun the upstream tasks
-    narrow = narrow.materialize()
-    # enough partitions that one fits a task's memory: near_dedup's band keys are ~25 rows
-    # per record (250M at 10M records), and 2 partitions of them took 11 GB per task
-    partitions = max(partitions, -(-narrow.count() // SHUFFLE_ROWS))
-    shuffled = narrow.repartition(partitions, keys=keys).materialize()
-    if shuffled.num_blocks() > partitions:  # a partition split over blocks: would miss keys
-        raise RuntimeError(f"hash shuffle gave {shuffled.num_blocks()} blocks for "
-                           f"{partitions} partitions")
-    picked = shuffled.map_batches(repeated_in_partition, batch_format="pyarrow",
-                                  batch_size=None)
-    frames = [f for f in (pl.from_arrow(t) for t in ray.get(picked.to_arrow_refs())) if f.height]
+    outputs = [split.remote(block) for block in ds.to_arrow_refs()]
+    by_group = [outputs] if groups == 1 else list(zip(*outputs))
+    picked = [repeated.remote(*refs) for refs in by_group]
+    del outputs, by_group  # a group's objects are freed once its task has read them
+    frames = [f for f in (pl.from_arrow(t) for t in ray.get(picked)) if f.height]
     return pl.concat(frames).sort(ORDER) if frames else pl.DataFrame()
 
 
 def exact_dedup_plan(step, ds, books, location: str, partitions: int):
-    """Hash column per block → keys seen twice (Ray groupby) → first occurrence per key."""
+    """Hash column per block → keys seen twice (`repeated_rows`) → first occurrence per key."""
     import ray
 
     name = step.keep_column
 
     def keys(table):
         return step.with_keys(pl.from_arrow(table)).select(
-            ORDER, name, pl.col("__key").reinterpret(signed=True)).to_arrow()
+            ORDER, name, pl.col("__key").reinterpret(signed=True))
 
-    narrow = ds.map_batches(keys, batch_format="pyarrow", batch_size=None)
-    groups = repeated_rows(narrow, ["__key"], partitions)
+    groups = repeated_rows(ds, keys, ["__key"], partitions)
     if groups.height:  # in frame order, so `first` is the first occurrence, as locally
         firsts = groups.with_columns(pl.col(name).first().over("__key").alias("__first"))
         dups = firsts.filter(pl.col(name) != pl.col("__first")).select(ORDER, "__first")
@@ -80,7 +94,7 @@ def exact_dedup_plan(step, ds, books, location: str, partitions: int):
 
 
 def near_dedup_plan(step, ds, books, location: str, partitions: int):
-    """Band keys per block → buckets seen twice (Ray groupby on band, key) → candidate pairs
+    """Band keys per block → buckets seen twice (`repeated_rows` on band, key) → candidate pairs
     → verified on the driver with the local rule → cluster info back to the blocks."""
     import ray
 
@@ -94,10 +108,11 @@ def near_dedup_plan(step, ds, books, location: str, partitions: int):
         return pl.DataFrame({
             "__band": np.repeat(np.arange(bands, dtype=np.int32), len(idx)),
             "__bkey": keys.ravel().view(np.int64), ORDER: np.tile(orders, bands),
-        }, schema={"__band": pl.Int32, "__bkey": pl.Int64, ORDER: pl.Int64}).to_arrow()
+        }, schema={"__band": pl.Int32, "__bkey": pl.Int64, ORDER: pl.Int64})
 
-    narrow = ds.map_batches(band_rows, batch_format="pyarrow", batch_size=None)
-    buckets = repeated_rows(narrow, ["__band", "__bkey"], partitions)
+    buckets = repeated_rows(ds, band_rows, ["__band", "__bkey"], partitions,
+                            rows_per_row=lsh.choose_bands(p.threshold, p.num_perm,
+                                                          p.max_miss)[0])
     info = _cluster_info(step, ds, buckets, text) if buckets.height else None
     info_ref = ray.put(info if info is not None else step.cluster_info(
         pl.DataFrame(schema={step.key: pl.String}), _no_clusters()))

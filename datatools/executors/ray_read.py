@@ -5,7 +5,7 @@ The readers hand each piece of a source's frame (whole records, in file order) t
 (which spills to disk), so reading a source never holds its whole frame in the driver. Ids
 are unique within a source (the readers' rule); across sources the local rule
 (`frame.unique_record_ids`) is applied to the records whose ids occur in more than one
-source, found with a Ray group-by over one narrow row per record, so the ids are the same
+source, found by `ray_dedup.repeated_rows` over one narrow row per record, so the ids are the same
 as a local build's.
 """
 from __future__ import annotations
@@ -56,11 +56,9 @@ def _unique_ids_across_sources(ds, partitions: int):
         frame = pl.from_arrow(table)
         return (frame.unique("id", keep="first", maintain_order=True)
                 .select(ORDER, "id", "source", "candidate_id",
-                        pl.col("id").hash().reinterpret(signed=True).alias("__h"))
-                .to_arrow())
+                        pl.col("id").hash().reinterpret(signed=True).alias("__h")))
 
-    narrow = ds.map_batches(first_rows, batch_format="pyarrow", batch_size=None)
-    shared = repeated_rows(narrow, ["__h"], partitions)  # ids seen in more than one record
+    shared = repeated_rows(ds, first_rows, ["__h"], partitions)  # ids seen in more than one record
     if shared.height == 0:
         return ds
     renamed = unique_record_ids(shared.drop("__h"))  # the local rule, on those records only

@@ -53,10 +53,7 @@ def ray_session(spec, quiet: bool = True):
         ray.init(**kwargs)
         started = True
     from ray.data import DataContext
-    from ray.data.context import ShuffleStrategy
-
     data_ctx = DataContext.get_current()
-    data_ctx.shuffle_strategy = ShuffleStrategy.HASH_SHUFFLE  # key-based repartitioning
     data_ctx.target_max_block_size = MAX_BLOCK_BYTES
     data_ctx.enable_progress_bars = not quiet
     data_ctx.print_on_execution_start = not quiet

@@ -240,16 +240,16 @@ def test_ray_step_cache_reuses_unchanged_steps_and_reruns_from_a_changed_one(
     assert pl.read_parquet(tmp_path / "out" / "pairwise" / "*.parquet").height < pairs.height
 
 
-def test_repeated_keys_found_across_many_hash_partitions(ray_cluster, monkeypatch):
+def test_repeated_keys_found_across_many_hash_groups(ray_cluster, monkeypatch):
     import ray.data
 
     from datatools.executors import ray_dedup
     from datatools.executors.ray_blocks import ORDER
 
-    monkeypatch.setattr(ray_dedup, "SHUFFLE_ROWS", 64)  # 1,000 rows: 16 partitions, not 2
+    monkeypatch.setattr(ray_dedup, "GROUP_ROWS", 64)  # 1,000 rows: 16 groups, not 2
     rows = pl.DataFrame({ORDER: range(1000), "__key": [i % 700 for i in range(1000)]},
                         schema={ORDER: pl.Int64, "__key": pl.Int64})
-    narrow = ray.data.from_arrow([rows.slice(i, 100).to_arrow() for i in range(0, 1000, 100)])
-    found = ray_dedup.repeated_rows(narrow, ["__key"], partitions=2)
+    blocks = ray.data.from_arrow([rows.slice(i, 100).to_arrow() for i in range(0, 1000, 100)])
+    found = ray_dedup.repeated_rows(blocks, pl.from_arrow, ["__key"], partitions=2)
     assert found.equals(rows.filter(pl.len().over("__key") > 1))  # in frame order
     assert found.height == 600
