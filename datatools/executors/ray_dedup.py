@@ -2,12 +2,14 @@
 
 Both follow one shape: the expensive per-row work (normalise + hash; shingle + MinHash + LSH
 band keys) runs in block tasks and yields narrow rows (order, key), split into hash groups
-that one task per group reads to find the keys seen more than once (`repeated_rows`); only
-the rows
-of those keys — the duplicate groups, a few percent of the data — come to the driver, where
-the local step's own rule decides (first occurrence; LSH pairs → verification → greedy
-clusters, `filters.near_dedup.resolve_pairs`); the decision, small, goes back to block tasks
-that split each block with the local step's own `split`.
+that one task per group reads to find the keys seen more than once
+(`ray_shuffle.repeated_rows`); only the rows of those keys — the duplicate groups, a few
+percent of the data — come to the driver, where the local step's own rule decides (first
+occurrence; LSH pairs → clusters). near_dedup's candidate pairs are verified in tasks too:
+each block sends the shingle hashes and signature of its documents in pairs to the pair's
+hash group, so the driver holds narrow rows per near-duplicate document, never texts or
+shingles. The decision, small, goes back to block tasks that split each block with the local
+step's own `split`.
 """
 from __future__ import annotations
 
@@ -15,55 +17,12 @@ import numpy as np
 import polars as pl
 
 from datatools.executors.ray_blocks import ORDER, block_task
-from datatools.filters import lsh
-from datatools.filters.near_dedup import band_keys_of, keep_rank, resolve_pairs
+from datatools.executors.ray_shuffle import group_count, hash_grouped, repeated_rows
+from datatools.filters import lsh, minhash
+from datatools.filters.near_dedup import band_keys_of, clusters_of, rank_of, rank_primary
 from datatools.step import text_slices
 
-
-GROUP_ROWS = 4_000_000  # narrow rows per hash group, at most (~80 MB of keys)
-
-
-def repeated_rows(ds, narrow_rows, keys: list[str], partitions: int,
-                  rows_per_row: int = 1) -> pl.DataFrame:
-    """The narrow rows (`narrow_rows`: block → frame with ORDER and `keys`) whose `keys` occur
-    more than once across `ds`'s blocks, collected here in frame order.
-
-    A map/reduce of Ray tasks (the shuffle pattern of Ray's own docs): one task per block
-    computes its narrow rows and returns them as G objects, split by the last key's value
-    modulo G (keys are 64-bit hashes, so the groups are even, and equal keys share a group);
-    one task per group joins its G-th objects from every block and keeps the repeated keys
-    column-wise with polars. G is sized to the data (at most GROUP_ROWS rows per group), so
-    a reduce task's memory does not grow with N. Ray Data's hash shuffle did the same job
-    with aggregator actors: at 10M records (250M band keys) it spilled and restored for over
-    40 minutes; Ray's `groupby().count()` aggregates group by group (117 s for 100k docs)."""
-    import ray
-
-    expected = ds.count() * rows_per_row
-    groups = max(partitions, -(-expected // GROUP_ROWS))
-    key = keys[-1]
-
-    @ray.remote(num_returns=groups)
-    def split(table):
-        frame = narrow_rows(table)
-        group = (frame[key].reinterpret(signed=False) % groups).to_numpy()
-        order = np.argsort(group, kind="stable")
-        cuts = np.searchsorted(group[order], np.arange(groups + 1))
-        sorted_frame = frame[order]
-        parts = [sorted_frame.slice(lo, hi - lo).to_arrow()
-                 for lo, hi in zip(cuts[:-1], cuts[1:])]
-        return parts if groups > 1 else parts[0]
-
-    @ray.remote
-    def repeated(*tables):
-        frame = pl.concat([pl.from_arrow(t) for t in tables], how="vertical_relaxed")
-        return frame.filter(pl.len().over(keys) > 1).to_arrow()
-
-    outputs = [split.remote(block) for block in ds.to_arrow_refs()]
-    by_group = [outputs] if groups == 1 else list(zip(*outputs))
-    picked = [repeated.remote(*refs) for refs in by_group]
-    del outputs, by_group  # a group's objects are freed once its task has read them
-    frames = [f for f in (pl.from_arrow(t) for t in ray.get(picked)) if f.height]
-    return pl.concat(frames).sort(ORDER) if frames else pl.DataFrame()
+GROUP_SIDES = 200_000  # pair sides verified per task (~2 KB each: shingle hashes + signature)
 
 
 def exact_dedup_plan(step, ds, books, location: str, partitions: int):
@@ -125,7 +84,8 @@ def near_dedup_plan(step, ds, books, location: str, partitions: int):
 
 def _cluster_info(step, ds, buckets: pl.DataFrame, text: pl.Expr) -> pl.DataFrame:
     """Pairs per band (the local neighbour rule, `lsh.pairs_from_keys`, bucket by bucket in
-    frame order) → the documents in pairs, fetched → verified pairs → greedy clusters."""
+    frame order) → verified in hash groups of pairs (`_verified`) → the local cluster rule
+    over the documents in pairs, from their narrow rows (key, keep-rank key)."""
     import ray
 
     pairs = []
@@ -136,24 +96,90 @@ def _cluster_info(step, ds, buckets: pl.DataFrame, text: pl.Expr) -> pl.DataFram
     pairs = np.unique(np.concatenate(pairs), axis=0)
     wanted = pl.Series(ORDER, np.unique(pairs), dtype=pl.Int64)
     wanted_ref = ray.put(wanted)
+    keep = step.params.keep
 
-    def fetch(table):
+    def narrow(table):  # per document in a pair: its key and the keep rule's sort key
         docs = step.docs_of(pl.from_arrow(table), extra=(ORDER,))
-        return docs.filter(pl.col(ORDER).is_in(ray.get(wanted_ref))).to_arrow()
+        docs = docs.filter(pl.col(ORDER).is_in(ray.get(wanted_ref)))
+        primary = rank_primary(docs, keep, text)
+        return docs.select(ORDER, step.key).with_columns(
+            pl.Series("__primary", primary if primary is not None else np.zeros(docs.height),
+                      dtype=pl.Float64)).to_arrow()
 
-    parts = [pl.from_arrow(t) for t in ray.get(
-        ds.map_batches(fetch, batch_format="pyarrow", batch_size=None).to_arrow_refs())]
-    docs = pl.concat([f for f in parts if f.height]).sort(ORDER)
-    from datatools.filters import minhash
-
-    hashes, offsets = minhash.shingle_hashes_of_parts(
-        list(text_slices(docs, text)), step.params.shingle, step.params.ngram)
+    docs = pl.concat([f for f in (pl.from_arrow(t) for t in ray.get(
+        ds.map_batches(narrow, batch_format="pyarrow", batch_size=None).to_arrow_refs()))
+        if f.height]).sort(ORDER)
     # the documents' order is the frame's, so their rank orders them as the local rank does
-    rank = keep_rank(docs, step.params.keep, text)
+    rank = rank_of(docs["__primary"].to_numpy() if keep != "first" else None, docs.height)
+    ok, est = _verified(step, ds, pairs, text)
     local_pairs = np.searchsorted(docs[ORDER].to_numpy(), pairs)
-    clusters = resolve_pairs(local_pairs, hashes, offsets, rank, step.params)
+    clusters = clusters_of(docs.height, local_pairs, ok, est, rank, step.params)
     info = step.cluster_info(docs, clusters)
     return info.filter(pl.col("near_dedup_cluster").is_not_null())
+
+
+def _verified(step, ds, pairs: np.ndarray, text: pl.Expr) -> tuple[np.ndarray, np.ndarray]:
+    """`lsh.verify` of each candidate pair (of frame orders), in tasks: every block sends
+    each of its documents' sides of pairs (shingle hashes, signature) to the pair's group;
+    a group's task verifies its pairs as the local step does. Returns (ok, est) per pair."""
+    import pyarrow as pa
+    import ray
+
+    p = step.params
+    pairs_ref = ray.put(pairs)
+
+    def sides(table):
+        docs = step.docs_of(pl.from_arrow(table), extra=(ORDER,))
+        orders = docs[ORDER].to_numpy()
+        found_pair, found_side, found_doc = [], [], []
+        for side, column in enumerate(ray.get(pairs_ref).T):
+            at = np.minimum(np.searchsorted(orders, column), max(len(orders) - 1, 0))
+            hit = np.flatnonzero(orders[at] == column) if len(orders) else at[:0]
+            found_pair.append(hit)
+            found_side.append(np.full(len(hit), side, dtype=np.int8))
+            found_doc.append(at[hit])
+        doc = np.concatenate(found_doc)
+        used, local = np.unique(doc, return_inverse=True)
+        if len(used):
+            hashes, offsets = minhash.shingle_hashes_of_parts(
+                list(text_slices(docs[used], text)), p.shingle, p.ngram)
+        else:  # no document of this block is in a pair
+            hashes, offsets = np.zeros(0, np.uint64), np.zeros(1, np.int64)
+        sig = minhash.signatures_of(hashes, offsets, np.arange(len(used)), p.num_perm, p.seed)
+        shingles = pa.ListArray.from_arrays(pa.array(offsets.astype(np.int64), pa.int64())
+                                            .cast(pa.int32()), pa.array(hashes))
+        signature = pa.FixedSizeListArray.from_arrays(pa.array(sig.ravel()), p.num_perm)
+        return pl.from_arrow(pa.table({
+            "__pair": pa.array(np.concatenate(found_pair), pa.int64()),
+            "__side": pa.array(np.concatenate(found_side), pa.int8()),
+            "__shingles": shingles.take(pa.array(local)),
+            "__sig": signature.take(pa.array(local)),
+        }))
+
+    def verify(group: pl.DataFrame) -> pl.DataFrame:
+        if group.height == 0:
+            return pl.DataFrame(schema={"__pair": pl.Int64, "__ok": pl.Boolean,
+                                        "__est": pl.Float64})
+        group = group.sort("__pair", "__side")
+        first, second = group["__pair"][0::2], group["__pair"][1::2]
+        if group.height % 2 or not first.equals(second) or (group["__side"][0::2] != 0).any():
+            raise RuntimeError("near_dedup verification: a candidate pair lacks a document")
+        shingles = group["__shingles"]
+        hashes = shingles.explode().drop_nulls().to_numpy()
+        offsets = np.zeros(group.height + 1, dtype=np.int64)
+        offsets[1:] = np.cumsum(shingles.list.len().to_numpy())
+        local = np.arange(group.height).reshape(-1, 2)
+        ok, est = lsh.verify(local, group["__sig"].to_numpy(), hashes, offsets, p.threshold)
+        return pl.DataFrame({"__pair": first, "__ok": ok, "__est": est})
+
+    groups = group_count(2 * len(pairs), 1, GROUP_SIDES)
+    checked = pl.concat([f for f in hash_grouped(ds, sides, "__pair", verify, groups)
+                         if f.height]).sort("__pair")
+    if checked.height != len(pairs) or not (checked["__pair"].to_numpy()
+                                            == np.arange(len(pairs))).all():
+        raise RuntimeError(f"near_dedup verification: {checked.height} of {len(pairs)} "
+                           "candidate pairs verified")
+    return checked["__ok"].to_numpy(), checked["__est"].to_numpy()
 
 
 def _no_clusters():

@@ -5,7 +5,7 @@ The readers hand each piece of a source's frame (whole records, in file order) t
 (which spills to disk), so reading a source never holds its whole frame in the driver. Ids
 are unique within a source (the readers' rule); across sources the local rule
 (`frame.unique_record_ids`) is applied to the records whose ids occur in more than one
-source, found by `ray_dedup.repeated_rows` over one narrow row per record, so the ids are the same
+source, found by `ray_shuffle.repeated_rows` over one narrow row per record, so the ids are the same
 as a local build's.
 """
 from __future__ import annotations
@@ -50,7 +50,7 @@ class BlockSink:
 def _unique_ids_across_sources(ds, partitions: int):
     import ray
 
-    from datatools.executors.ray_dedup import repeated_rows
+    from datatools.executors.ray_shuffle import repeated_rows
 
     def first_rows(table):  # one row per record (a record's rows share id and source)
         frame = pl.from_arrow(table)

@@ -84,12 +84,23 @@ def band_keys_of(texts: pl.Series | Iterable[pl.Series], p: NearDedupParams):
 def resolve_pairs(pairs: np.ndarray, hashes: np.ndarray, offsets: np.ndarray,
                   rank: np.ndarray, p: NearDedupParams) -> Clusters:
     """Candidate pairs → verified pairs → clusters, over documents indexed like `offsets`."""
-    n = len(offsets) - 1
-    # ... and are computed again for the few documents in candidate pairs, to verify them
+    ok, est = verify_pairs(pairs, hashes, offsets, p)
+    return clusters_of(len(offsets) - 1, pairs, ok, est, rank, p)
+
+
+def verify_pairs(pairs: np.ndarray, hashes: np.ndarray, offsets: np.ndarray,
+                 p: NearDedupParams) -> tuple[np.ndarray, np.ndarray]:
+    """(verified mask, estimated Jaccard) per candidate pair (`lsh.verify`)."""
+    # signatures are computed again for the few documents in candidate pairs, to verify them
     in_pairs = np.unique(pairs)
     sig = minhash.signatures_of(hashes, offsets, in_pairs, p.num_perm, p.seed)
-    ok, est = lsh.verify(pairs, sig, hashes, offsets, p.threshold,
-                         sig_pairs=np.searchsorted(in_pairs, pairs))
+    return lsh.verify(pairs, sig, hashes, offsets, p.threshold,
+                      sig_pairs=np.searchsorted(in_pairs, pairs))
+
+
+def clusters_of(n: int, pairs: np.ndarray, ok: np.ndarray, est: np.ndarray, rank: np.ndarray,
+                p: NearDedupParams) -> Clusters:
+    """The cluster rule (`p.cluster`) over n documents from the verified pairs."""
     if p.cluster == "components":
         rep, link, jac = lsh.component_clusters(n, pairs[ok], est[ok], rank)
     else:
@@ -103,16 +114,25 @@ def resolve_pairs(pairs: np.ndarray, hashes: np.ndarray, offsets: np.ndarray,
 def keep_rank(docs: pl.DataFrame, keep: str, text: pl.Expr) -> np.ndarray:
     """0..n-1 preference (first appearance breaks ties) from `text` (for longest) or the
     column __score (for highest_score)."""
-    n = docs.height
-    pos = np.arange(n)
+    return rank_of(rank_primary(docs, keep, text), docs.height)
+
+
+def rank_primary(docs: pl.DataFrame, keep: str, text: pl.Expr) -> np.ndarray | None:
+    """The keep rule's sort key per document (smaller is preferred), None for keep=first."""
     if keep == "first":
-        return pos
+        return None
     if keep == "longest":
         lengths = select_in_slices(docs, text.str.len_chars().alias("n"))["n"]
-        primary = -lengths.to_numpy().astype(np.int64)
-    else:
-        s = docs["__score"].cast(pl.Float64).to_numpy()
-        primary = np.where(np.isnan(s), np.inf, -s)  # unscored sorts last
+        return -lengths.to_numpy().astype(np.int64)
+    s = docs["__score"].cast(pl.Float64).to_numpy()
+    return np.where(np.isnan(s), np.inf, -s)  # unscored sorts last
+
+
+def rank_of(primary: np.ndarray | None, n: int) -> np.ndarray:
+    """Ranks 0..n-1 by `primary`, ties (and keep=first) broken by position."""
+    pos = np.arange(n)
+    if primary is None:
+        return pos
     order = np.lexsort((pos, primary))
     rank = np.empty(n, dtype=np.int64)
     rank[order] = pos

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -243,13 +244,48 @@ def test_ray_step_cache_reuses_unchanged_steps_and_reruns_from_a_changed_one(
 def test_repeated_keys_found_across_many_hash_groups(ray_cluster, monkeypatch):
     import ray.data
 
-    from datatools.executors import ray_dedup
+    from datatools.executors import ray_shuffle
     from datatools.executors.ray_blocks import ORDER
 
-    monkeypatch.setattr(ray_dedup, "GROUP_ROWS", 64)  # 1,000 rows: 16 groups, not 2
+    monkeypatch.setattr(ray_shuffle, "GROUP_ROWS", 64)  # 1,000 rows: 16 groups, not 2
     rows = pl.DataFrame({ORDER: range(1000), "__key": [i % 700 for i in range(1000)]},
                         schema={ORDER: pl.Int64, "__key": pl.Int64})
     blocks = ray.data.from_arrow([rows.slice(i, 100).to_arrow() for i in range(0, 1000, 100)])
-    found = ray_dedup.repeated_rows(blocks, pl.from_arrow, ["__key"], partitions=2)
+    found = ray_shuffle.repeated_rows(blocks, pl.from_arrow, ["__key"], partitions=2)
     assert found.equals(rows.filter(pl.len().over("__key") > 1))  # in frame order
     assert found.height == 600
+
+
+@pytest.mark.parametrize("keep,cluster", [("first", "components"), ("highest_score", "star"),
+                                          ("longest", "components")])
+def test_near_dedup_plan_equals_the_local_step_over_many_blocks_and_verification_groups(
+        ray_cluster, tmp_path, monkeypatch, keep, cluster):
+    """Families whose copies are just above the threshold to the original and below it to
+    each other, hard negatives and unrelated texts, spread over blocks of 3 records, the
+    candidate pairs verified in groups of 8 sides: the same rows kept and the same drops
+    (reason and detail: survivor, matched partner, Jaccard) as the local step."""
+    from datatools.executors import ray_dedup
+    from datatools.executors.ray_blocks import collect, to_blocks
+    from datatools.filters.near_dedup import NearDedup, NearDedupParams
+    from tests.datatools.filters.test_near_dedup import _family, doc, frame
+
+    monkeypatch.setattr(ray_dedup, "GROUP_SIDES", 8)
+    texts = [" ".join(w) for _ in range(5) for w in (*_family(), doc(200))]
+    order = np.random.default_rng(7).permutation(len(texts))
+    texts = [texts[i] + " end" * (i % 3) for i in order]  # lengths differ for keep=longest
+    scores = [None if i % 4 == 0 else float(i % 5) for i in range(len(texts))]
+    data = frame(texts, scores)
+    step = NearDedup(NearDedupParams(keep=keep, cluster=cluster))
+    kept_local, rejected_local = step(data)
+    assert rejected_local["id"].n_unique() >= 5  # the families were found
+
+    books = tmp_path / "books"
+    books.mkdir()
+    ds = to_blocks(data, block_rows=6).materialize()
+    assert ds.num_blocks() >= 8
+    kept_ray = collect(ray_dedup.near_dedup_plan(step, ds, books, "steps[2]", 2).materialize())
+    rejected_ray = pl.concat([pl.read_parquet(f) for f in sorted(books.glob("*.parquet"))])
+    assert kept_ray.equals(kept_local)
+    columns = ["id", "candidate_id", "reason", "detail"]
+    assert rejected_ray.select(columns).sort("candidate_id").equals(
+        rejected_local.select(columns).sort("candidate_id"))
