@@ -54,7 +54,8 @@ def exact_dedup_plan(step, ds, books, location: str, partitions: int):
 
 def near_dedup_plan(step, ds, books, location: str, partitions: int):
     """Band keys per block → buckets seen twice (`repeated_rows` on band, key) → candidate pairs
-    → verified on the driver with the local rule → cluster info back to the blocks."""
+    → verified in tasks, clustered on the driver with the local rule → cluster info back to
+    the blocks."""
     import ray
 
     p, text = step.params, step.text()
