@@ -139,6 +139,8 @@ def run_build_bench(records: int = 1_000_000, seed: int = 0, workdir: Path | Non
             "cpu_per_wall": process["cpu_per_wall"], "peak_rss_mb": process["peak_rss_mb"],
             "startup_to_first_work_s": startup_seconds(phases),
             "executor": executor, "peak_tree_rss_mb": round(tree.peak_mb),
+            "peak_tree_private_mb": round(tree.peak_private_mb),
+            "peak_build_private_mb": round(tree.peak_child_private_mb),
             "profile": phases,
         }
 

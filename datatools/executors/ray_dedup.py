@@ -17,12 +17,13 @@ import numpy as np
 import polars as pl
 
 from datatools.executors.ray_blocks import ORDER, block_task
-from datatools.executors.ray_shuffle import group_count, hash_grouped, repeated_rows
+from datatools.executors.ray_shuffle import hash_grouped, repeated_rows
 from datatools.filters import lsh, minhash
 from datatools.filters.near_dedup import band_keys_of, clusters_of, rank_of, rank_primary
 from datatools.step import text_slices
 
 GROUP_SIDES = 200_000  # pair sides verified per task (~2 KB each: shingle hashes + signature)
+PART_SIDES = 500  # pair sides per map output object, at least (~1 MB; see ray_shuffle)
 
 
 def exact_dedup_plan(step, ds, books, location: str, partitions: int):
@@ -73,7 +74,7 @@ def near_dedup_plan(step, ds, books, location: str, partitions: int):
     buckets = repeated_rows(ds, band_rows, ["__band", "__bkey"], partitions,
                             rows_per_row=lsh.choose_bands(p.threshold, p.num_perm,
                                                           p.max_miss)[0])
-    info = _cluster_info(step, ds, buckets, text) if buckets.height else None
+    info = _cluster_info(step, ds, buckets, text, partitions) if buckets.height else None
     info_ref = ray.put(info if info is not None else step.cluster_info(
         pl.DataFrame(schema={step.key: pl.String}), _no_clusters()))
 
@@ -83,7 +84,8 @@ def near_dedup_plan(step, ds, books, location: str, partitions: int):
     return ds.map_batches(block_task(split, books), batch_format="pyarrow", batch_size=None)
 
 
-def _cluster_info(step, ds, buckets: pl.DataFrame, text: pl.Expr) -> pl.DataFrame:
+def _cluster_info(step, ds, buckets: pl.DataFrame, text: pl.Expr,
+                  partitions: int) -> pl.DataFrame:
     """Pairs per band (the local neighbour rule, `lsh.pairs_from_keys`, bucket by bucket in
     frame order) → verified in hash groups of pairs (`_verified`) → the local cluster rule
     over the documents in pairs, from their narrow rows (key, keep-rank key)."""
@@ -112,14 +114,15 @@ def _cluster_info(step, ds, buckets: pl.DataFrame, text: pl.Expr) -> pl.DataFram
         if f.height]).sort(ORDER)
     # the documents' order is the frame's, so their rank orders them as the local rank does
     rank = rank_of(docs["__primary"].to_numpy() if keep != "first" else None, docs.height)
-    ok, est = _verified(step, ds, pairs, text)
+    ok, est = _verified(step, ds, pairs, text, partitions)
     local_pairs = np.searchsorted(docs[ORDER].to_numpy(), pairs)
     clusters = clusters_of(docs.height, local_pairs, ok, est, rank, step.params)
     info = step.cluster_info(docs, clusters)
     return info.filter(pl.col("near_dedup_cluster").is_not_null())
 
 
-def _verified(step, ds, pairs: np.ndarray, text: pl.Expr) -> tuple[np.ndarray, np.ndarray]:
+def _verified(step, ds, pairs: np.ndarray, text: pl.Expr,
+              partitions: int) -> tuple[np.ndarray, np.ndarray]:
     """`lsh.verify` of each candidate pair (of frame orders), in tasks: every block sends
     each of its documents' sides of pairs (shingle hashes, signature) to the pair's group;
     a group's task verifies its pairs as the local step does. Returns (ok, est) per pair."""
@@ -173,8 +176,8 @@ def _verified(step, ds, pairs: np.ndarray, text: pl.Expr) -> tuple[np.ndarray, n
         ok, est = lsh.verify(local, group["__sig"].to_numpy(), hashes, offsets, p.threshold)
         return pl.DataFrame({"__pair": first, "__ok": ok, "__est": est})
 
-    groups = group_count(2 * len(pairs), 1, GROUP_SIDES)
-    checked = pl.concat([f for f in hash_grouped(ds, sides, "__pair", verify, groups)
+    checked = pl.concat([f for f in hash_grouped(ds, sides, "__pair", verify, 2 * len(pairs),
+                                                 partitions, GROUP_SIDES, PART_SIDES)
                          if f.height]).sort("__pair")
     if checked.height != len(pairs) or not (checked["__pair"].to_numpy()
                                             == np.arange(len(pairs))).all():

@@ -18,6 +18,10 @@ import polars as pl
 from datatools.executors.ray_blocks import ORDER
 
 GROUP_ROWS = 4_000_000  # narrow rows per hash group, at most (~80 MB of keys)
+# narrow rows per map output object, at least (~1 MB of keys): Ray hands a task's returns
+# under 100 KB (`max_direct_call_object_size`) to the caller's own memory, so small parts
+# would all be held by the driver (10M records: ~5 GB of band keys in 5,000-row parts)
+PART_ROWS = 50_000
 
 
 def group_count(rows: int, partitions: int, per_group: int | None = None) -> int:
@@ -25,15 +29,28 @@ def group_count(rows: int, partitions: int, per_group: int | None = None) -> int
     return max(partitions, -(-rows // (per_group or GROUP_ROWS)))
 
 
-def hash_grouped(ds, rows_of: Callable, by: str, reduce: Callable,
-                 groups: int) -> list[pl.DataFrame]:
+def map_task_count(blocks: int, rows: int, groups: int, partitions: int,
+                   per_part: int | None = None) -> int:
+    """Map tasks over `blocks` blocks of `rows` rows in all, so that each task's part for
+    each of `groups` groups holds about `per_part` rows or more (one block per task when the
+    blocks are large enough; at least one task per partition while there are blocks)."""
+    wanted = rows // (groups * (per_part or PART_ROWS))
+    return max(1, min(blocks, max(wanted, partitions)))
+
+
+def hash_grouped(ds, rows_of: Callable, by: str, reduce: Callable, rows: int,
+                 partitions: int, per_group: int | None = None,
+                 per_part: int | None = None) -> list[pl.DataFrame]:
     """[reduce(frame of group g) for each g]: `rows_of(block table) → frame` per block, its
-    rows grouped by `by` (an integer column, taken modulo `groups`)."""
+    rows grouped by `by` (an integer column, taken modulo the group count, sized to `rows`,
+    the rows expected in all). Consecutive blocks share a map task when parts would be small."""
     import ray
 
+    groups = group_count(rows, partitions, per_group)
+
     @ray.remote(num_returns=groups)
-    def split(table):
-        frame = rows_of(table)
+    def split(*tables):
+        frame = pl.concat([rows_of(t) for t in tables], how="vertical_relaxed")
         group = (frame[by].cast(pl.Int64).reinterpret(signed=False) % groups).to_numpy()
         order = np.argsort(group, kind="stable")  # stable: rows keep their block order
         cuts = np.searchsorted(group[order], np.arange(groups + 1))
@@ -46,7 +63,11 @@ def hash_grouped(ds, rows_of: Callable, by: str, reduce: Callable,
         return reduce(pl.concat([pl.from_arrow(t) for t in tables],
                                 how="vertical_relaxed")).to_arrow()
 
-    outputs = [split.remote(block) for block in ds.to_arrow_refs()]
+    blocks = ds.to_arrow_refs()
+    tasks = map_task_count(len(blocks), rows, groups, partitions, per_part)
+    cuts = np.linspace(0, len(blocks), tasks + 1).round().astype(int)
+    outputs = [split.remote(*blocks[lo:hi]) for lo, hi in zip(cuts[:-1], cuts[1:])]
+    del blocks
     by_group = [outputs] if groups == 1 else list(zip(*outputs))
     results = [reduced.remote(*refs) for refs in by_group]
     del outputs, by_group  # a group's objects are freed once its task has read them
@@ -57,8 +78,8 @@ def repeated_rows(ds, narrow_rows: Callable, keys: list[str], partitions: int,
                   rows_per_row: int = 1) -> pl.DataFrame:
     """The narrow rows (`narrow_rows`: block → frame with ORDER and `keys`, the last a 64-bit
     hash) whose `keys` occur more than once across `ds`'s blocks, here in frame order."""
-    groups = group_count(ds.count() * rows_per_row, partitions)
     frames = [f for f in hash_grouped(ds, narrow_rows, keys[-1],
-                                      lambda f: f.filter(pl.len().over(keys) > 1), groups)
+                                      lambda f: f.filter(pl.len().over(keys) > 1),
+                                      ds.count() * rows_per_row, partitions)
               if f.height]
     return pl.concat(frames).sort(ORDER) if frames else pl.DataFrame()

@@ -241,19 +241,39 @@ def test_ray_step_cache_reuses_unchanged_steps_and_reruns_from_a_changed_one(
     assert pl.read_parquet(tmp_path / "out" / "pairwise" / "*.parquet").height < pairs.height
 
 
-def test_repeated_keys_found_across_many_hash_groups(ray_cluster, monkeypatch):
+@pytest.mark.parametrize("part_rows,map_tasks", [(4, 10), (25, 2)])
+def test_repeated_keys_found_across_many_hash_groups(ray_cluster, monkeypatch, part_rows,
+                                                     map_tasks):
+    """16 hash groups over 10 blocks, a map task per block or five blocks per map task (when
+    a block's part per group would be under `PART_ROWS`): the same rows, in frame order."""
     import ray.data
 
     from datatools.executors import ray_shuffle
     from datatools.executors.ray_blocks import ORDER
 
     monkeypatch.setattr(ray_shuffle, "GROUP_ROWS", 64)  # 1,000 rows: 16 groups, not 2
+    monkeypatch.setattr(ray_shuffle, "PART_ROWS", part_rows)
+    assert ray_shuffle.map_task_count(10, 1000, 16, 2) == map_tasks
     rows = pl.DataFrame({ORDER: range(1000), "__key": [i % 700 for i in range(1000)]},
                         schema={ORDER: pl.Int64, "__key": pl.Int64})
     blocks = ray.data.from_arrow([rows.slice(i, 100).to_arrow() for i in range(0, 1000, 100)])
     found = ray_shuffle.repeated_rows(blocks, pl.from_arrow, ["__key"], partitions=2)
     assert found.equals(rows.filter(pl.len().over("__key") > 1))  # in frame order
     assert found.height == 600
+
+
+def test_map_tasks_keep_every_part_above_the_inline_size():
+    """Ray returns objects under 100 KB to the driver's own memory: map tasks are sized so a
+    part holds `PART_ROWS` rows or more, and never exceed the blocks."""
+    from datatools.executors.ray_shuffle import PART_ROWS, group_count, map_task_count
+
+    band_rows = 10_000_000 * 25  # 10M records' band keys in 400 blocks
+    groups = group_count(band_rows, 2)
+    tasks = map_task_count(400, band_rows, groups, 2)
+    assert tasks < 400 and band_rows // (tasks * groups) >= PART_ROWS
+    assert map_task_count(40, 25_000_000, group_count(25_000_000, 2), 2) == 40  # 1M: big parts
+    assert map_task_count(3, 10, 2, 2) == 2  # small data: still one task per partition
+    assert map_task_count(1, 10, 2, 8) == 1
 
 
 @pytest.mark.parametrize("keep,cluster", [("first", "components"), ("highest_score", "star"),
