@@ -158,10 +158,36 @@ def unique_record_ids(frame: pl.DataFrame) -> pl.DataFrame:
                            maintain_order="left")["__occ"]
     if not occurrence.max():
         return frame  # every record already has its own id
-    occurrence = pl.lit(occurrence)
-    return with_new_ids(frame, pl.when(occurrence > 0)
-                        .then(pl.col("id") + pl.lit("~") + occurrence.cast(pl.String))
-                        .otherwise(pl.col("id")))
+    new_id = (pl.when(pl.lit(occurrence) > 0)
+              .then(pl.col("id") + pl.lit("~") + pl.lit(occurrence).cast(pl.String))
+              .otherwise(pl.col("id")))
+    renamed = keys.select("id", "source", new_id.alias("__new"))
+    groups = renamed.unique(["id", "source"], keep="first", maintain_order=True)
+    if groups["__new"].is_duplicated().any():  # a "~N" that another record already has
+        new_id = pl.lit(_free_ids(groups, renamed))
+    return with_new_ids(frame, new_id)
+
+
+def _free_ids(groups: pl.DataFrame, renamed: pl.DataFrame) -> pl.Series:
+    """New ids per row when an `<id>~N` given by occurrence is some record's own id (a
+    source's "x~2" beside a second source's "x"): in order of appearance, each renamed record
+    takes the first `<id>~N`, N from its occurrence up, that no record has and none was given
+    (as `readers.rows.take_id` does within a source)."""
+    taken = set(groups.filter(pl.col("id") == pl.col("__new"))["id"])
+    given = {}
+    for old, source, new in groups.filter(pl.col("id") != pl.col("__new")).iter_rows():
+        n = int(new.rsplit("~", 1)[1])
+        while new in taken:
+            n += 1
+            new = f"{old}~{n}"
+        taken.add(new)
+        given[(old, source)] = new
+    moved = pl.DataFrame({"id": [k[0] for k in given], "source": [k[1] for k in given],
+                          "__free": list(given.values())},
+                         schema={"id": pl.String, "source": pl.String, "__free": pl.String})
+    return renamed.join(moved, on=["id", "source"], how="left", nulls_equal=True,
+                        maintain_order="left").select(
+        pl.col("__free").fill_null(pl.col("__new")))["__free"]
 
 
 def with_new_ids(frame: pl.DataFrame, new_id: pl.Expr) -> pl.DataFrame:

@@ -23,7 +23,7 @@ from datatools.readers.files import file_kind, iter_file
 from datatools.readers.json_file import add_json_line
 from datatools.readers.hf import is_saved_dataset, read_hub, read_saved
 from datatools.readers.raw import RawPart
-from datatools.readers.rows import frame_from_candidate_rows, parse_part
+from datatools.readers.rows import DeferredIds, frame_from_candidate_rows, parse_part
 
 # Files in a data folder that describe the data rather than hold it.
 NOT_DATA = {"dataset_info.json", "dataset_dict.json", "state.json", "dataset_infos.json"}
@@ -66,7 +66,8 @@ def read_source(source: Source, workdir: Path, limit: int | None = None,
                 sink: Callable[[pl.DataFrame], None] | None = None) -> ReadResult:
     """`sink`: called with each piece of the frame as it is read (in order; a piece holds
     whole records), instead of keeping them: the result's `frame` is then empty (its schema)
-    and `rows` counts what went to the sink. The Ray executor streams a source this way."""
+    and `rows` counts what went to the sink. The Ray executor streams a source this way; its
+    pieces have deferred ids (`rows.DeferredIds`), which it settles after reading."""
     limits = [n for n in (limit, source.limit) if n is not None]
     columnar = _read_columnar(source, Path(workdir), bool(limits), sink)
     if columnar is not None:
@@ -78,7 +79,7 @@ def read_source(source: Source, workdir: Path, limit: int | None = None,
         rename_columns(parts, source.columns, source.name)
     seen = 0
     frames, rejects, formats, kinds, fmt_of = _Pieces(sink), [], [], set(), {}
-    ids: Counter[str] = Counter()
+    ids: Counter[str] = Counter() if sink is None else DeferredIds()
     notes: Counter[str] = Counter()
     for part in parts:
         seen += part.seen
@@ -179,7 +180,8 @@ def _read_columnar(source: Source, workdir: Path, limited: bool,
         _, rejects, seen, kinds = read_jsonl_parallel(path, source.path, fmt, notes, frames,
                                                       processes)
     else:
-        _, rejects, seen, kinds = read_jsonl(path, source.path, fmt, Counter(), notes, frames)
+        ids = Counter() if sink is None else DeferredIds()
+        _, rejects, seen, kinds = read_jsonl(path, source.path, fmt, ids, notes, frames)
     return _result(source, frames, rejects, [fmt], kinds, seen, notes)
 
 

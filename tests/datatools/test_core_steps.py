@@ -84,6 +84,20 @@ def test_exact_duplicate_records_get_distinct_ids_and_the_copy_is_dropped():
     assert set(kept["id"]) == {first} and set(rejected["id"]) == {second}
 
 
+def test_ids_renamed_across_sources_never_take_another_records_id():
+    """A first source's own "x~1" and "x~2" beside a second and third source's "x": the
+    copies get "x~3" and "x~4", not ids another record has (which would merge records)."""
+    from datatools.frame import unique_record_ids
+
+    rows = []
+    for record_id, where in [("x", "a:1"), ("x~1", "a:2"), ("x~2", "a:3"), ("x", "b:1"),
+                             ("x", "c:1"), ("y", "c:2"), ("y", "d:1")]:
+        rows += rows_from_record(record_id, where, USER, [{"content": "4"}])
+    f = unique_record_ids(frame_from_rows(rows))
+    assert f["id"].to_list() == ["x", "x~1", "x~2", "x~3", "x~4", "y", "y~1"]
+    assert f["candidate_id"].to_list()[3] == "x~3-0"
+
+
 def test_collapse_whitespace_equals_replacing_every_run():
     import random
 

@@ -8,7 +8,6 @@ and low_info, and builds all three datasets; every output is compared, row for r
 from __future__ import annotations
 
 import json
-import os
 import shutil
 
 import numpy as np
@@ -21,22 +20,6 @@ from datatools.pipeline import run_build  # noqa: E402
 from datatools.recipe import load_recipe_dict  # noqa: E402
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def ray_cluster(tmp_path_factory):
-    import ray
-
-    old = os.environ.get("RAY_AUTH_MODE")
-    os.environ["RAY_AUTH_MODE"] = "disabled"  # a private instance on loopback, for this test
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             _temp_dir=str(tmp_path_factory.mktemp("ray")))
-    yield ray
-    ray.shutdown()
-    if old is None:
-        os.environ.pop("RAY_AUTH_MODE", None)
-    else:
-        os.environ["RAY_AUTH_MODE"] = old
 
 
 def planted_copies(shared_data, path):

@@ -1,0 +1,78 @@
+"""Record ids on Ray, settled after reading with the local rules, nothing held per record.
+
+A local read gives a repeated id a `~N` suffix as it goes (`rows.take_id`, whose Counter of
+every id given out grew the driver by ~106 MB per million records), and ids that collide
+across sources get the local rule's `~N` (`frame.unique_record_ids`). Here the reader gives
+each record a deferred id, `<base>\\x00<n>` (`rows.DeferredIds`). One hash-grouped pass over
+one narrow row per record (`ray_shuffle.repeated_rows`), keyed by the base's root (the base
+without its `~N` suffixes), finds the records whose root occurs more than once: take_id only
+ever gives `base` or `base~N`, so records of different roots never change each other's ids,
+and a record alone with its root keeps its base. Only the records sharing a root come to the
+driver, where take_id is replayed per source in read order and unique_record_ids applied,
+as a local read does; a block task then writes every record's final id.
+"""
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+import numpy as np
+import polars as pl
+
+from datatools.executors.ray_blocks import BLOCK_SHIFT, ORDER
+from datatools.executors.ray_shuffle import repeated_rows
+from datatools.frame import unique_record_ids, with_new_ids
+from datatools.readers.rows import PROVISIONAL, take_id
+
+SUFFIXES = r"(~\d+)+$"  # what take_id and unique_record_ids append to an id
+
+
+def base_of(ids: pl.Expr) -> pl.Expr:
+    """The id the reader would have started from: the deferred id less its record number."""
+    return ids.str.replace(f"{PROVISIONAL}\\d+$", "")
+
+
+def root_of(ids: pl.Expr) -> pl.Expr:
+    return ids.str.replace(SUFFIXES, "")
+
+
+def settled_ids(ds, block_sources: list[int], partitions: int):
+    """`ds` (blocks of whole records with deferred ids; block b read from source
+    `block_sources[b]`) with the ids a local read gives, lazily (one block task each)."""
+    import ray
+
+    def record_rows(table):  # one row per record: its first (a deferred id is unique)
+        frame = pl.from_arrow(table).select(ORDER, "id", "source")
+        return (frame.filter(pl.col("id").is_first_distinct())
+                .with_columns(base_of(pl.col("id")).alias("__base"))
+                .with_columns(root_of(pl.col("__base")).hash().reinterpret(signed=True)
+                              .alias("__h")))
+
+    shared = repeated_rows(ds, record_rows, ["__h"], partitions)
+    changes = _replayed(shared, np.asarray(block_sources)) if shared.height else None
+    changes_ref = ray.put(changes)
+
+    def settle(table):
+        frame = pl.from_arrow(table)
+        settled = ray.get(changes_ref)
+        if settled is None:
+            return with_new_ids(frame, base_of(pl.col("id"))).to_arrow()
+        first = pl.col(ORDER).first().over("id").alias("__first")
+        joined = frame.with_columns(first).join(settled, on="__first", how="left",
+                                                maintain_order="left")
+        new_id = pl.col("__new").fill_null(base_of(pl.col("id")))
+        return with_new_ids(joined, new_id).drop("__first", "__new").to_arrow()
+
+    return ds.map_batches(settle, batch_format="pyarrow", batch_size=None,
+                          zero_copy_batch=True)
+
+
+def _replayed(shared: pl.DataFrame, block_sources: np.ndarray) -> pl.DataFrame:
+    """Final ids of the records sharing a root (in frame order): take_id per source in read
+    order, then the cross-source rule, both over these records only. Returns (first row's
+    order → new id)."""
+    source_of = block_sources[shared[ORDER].to_numpy() >> BLOCK_SHIFT]
+    counters: defaultdict[int, Counter] = defaultdict(Counter)
+    within = [take_id(counters[s], base) for s, base in zip(source_of, shared["__base"])]
+    frame = pl.DataFrame({"id": within, "source": shared["source"], "candidate_id": within})
+    final = unique_record_ids(frame)["id"]
+    return pl.DataFrame({"__first": shared[ORDER], "__new": final})

@@ -1,0 +1,69 @@
+"""Record ids on Ray are settled after reading (`ray_ids`): the same ids as a local read, for
+ids that repeat within a source, collide with a source's own `~N` ids, repeat across
+sources, or are derived from content."""
+from __future__ import annotations
+
+import json
+
+import polars as pl
+import pytest
+
+pytest.importorskip("ray")
+
+from datatools.pipeline import read_sources  # noqa: E402
+from datatools.recipe import load_recipe_dict  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+def pair(prompt: str, i: int = 0, **extra) -> dict:
+    return {"prompt": prompt, "chosen": f"yes {i}", "rejected": "no", **extra}
+
+
+def sources(tmp_path):
+    """A JSONL file (the columnar reader), a JSON array (the per-record reader) and a
+    ShareGPT file with a BOM, all repeating each other's ids and contents."""
+    first = [pair("a", 0, id="x"), pair("b", 1, id="x"), pair("c", 2, id="x~2"),
+             pair("d", 3, id="x"), pair("e", 4, id=7), pair("f", 5, id="7"),
+             pair("same"), pair("same"), pair("g", 6, id="y~3"), pair("h", 7, id="y"),
+             pair("i", 8, id="y"), pair("j", 9, id="y"), pair("same"),
+             pair("k", 10, id="a\u00001"), pair("l", 11, id="a"), pair("m", 12, id=""),
+             pair("one", 13, id="x~2~2")]
+    a = tmp_path / "a.jsonl"
+    a.write_text("".join(json.dumps(r) + "\n" for r in first))
+    b = tmp_path / "b.json"
+    b.write_text(json.dumps([pair("n", 14, id="x"), pair("o", 15, id="x~2"), pair("same"),
+                             pair("p", 16, id="y"), pair("q", 17, id="z"),
+                             pair("r", 18, id="x")]))
+    c = tmp_path / "c.jsonl"
+    turns = lambda text: [{"from": "human", "value": text}]  # noqa: E731
+    c.write_text("\ufeff" + "".join(json.dumps(
+        {"conversations": turns(t), "chosen": {"from": "gpt", "value": "ok"},
+         "rejected": {"from": "gpt", "value": "no"}, **({"id": i} if i else {})}) + "\n"
+        for t, i in [("s", "x"), ("t", None), ("t", None), ("u", "z")]), encoding="utf-8")
+    return [{"path": str(a)}, {"path": str(b)}, {"path": str(c), "format": "sharegpt"}]
+
+
+@pytest.mark.parametrize("block_rows", [2, 1000])
+def test_settled_ids_equal_a_local_read(ray_cluster, tmp_path, block_rows):
+    from datatools.executors.ray_blocks import collect
+    from datatools.executors.ray_read import BlockSink
+
+    loaded = load_recipe_dict({"name": "ids", "sources": sources(tmp_path),
+                               "outputs": {"dir": str(tmp_path / "out"), "pairwise": {}}})
+    local = read_sources(loaded, quiet=True)[0]
+    sink = BlockSink(block_rows)
+    read_sources(loaded, quiet=True, sink=sink)
+    on_ray = collect(sink.dataset(partitions=2))
+
+    columns = ["id", "candidate_id", "source"]
+    assert on_ray.select(columns).equals(local.select(columns))
+    assert on_ray.equals(local)
+    ids = local.unique("id", maintain_order=True)["id"].to_list()
+    assert len(ids) == 27  # every record its own id
+    # within a source a repeat skips the source's own ids ("x~2" → "x~2~2"); across sources
+    # "~N" by occurrence, skipping ids some record has (the third file's "x": not "x~2");
+    # an id holding "\x00<digits>" itself is kept as it is
+    assert ids[:4] == ["x", "x~2", "x~2~2", "x~3"] and ids[11] == "y~4"
+    assert ids[17:19] == ["x~1", "x~2~1"] and ids[23] == "x~4" and ids[26] == "z~1"
+    assert [i for i in ids if "\x00" in i] == ["a\x001"]
