@@ -184,7 +184,7 @@ def test_generation_on_ray_actors_matches_local_and_resumes_from_the_cache(
         loaded = generation_recipe(tmp_path, tiny_model_dir, out, kw)
         return run_build(loaded, quiet=True, executor=executor)
 
-    local = build("local", executor="local")
+    build("local", executor="local")  # its outputs are compared below
     on_ray = build("ray", actors={"generate": {"replicas": 2}})
     [step] = on_ray.report["steps"]
     assert step["stats"]["ran_as"] == "actors (record) x2" and step["stats"]["blocks"] == 3
