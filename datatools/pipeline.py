@@ -67,8 +67,8 @@ def _by_reason(rejected: pl.DataFrame) -> dict[str, int]:
 def read_sources(loaded: LoadedRecipe, limit: int | None = None, quiet: bool = False,
                  profile: Profile | None = None, sink=None):
     """All sources → one canonical frame, read-ledger, per-source summaries, a fingerprint.
-    `sink(piece, source_index)`: each piece of each source's frame goes there as it is read
-    (the Ray executor's streaming read); the frame returned is then None, and the pieces'
+    `sink.for_source(i)(piece)`: each piece of source i's frame goes there as it is read
+    (the Ray executor's streaming read, `ray_read.BlockSink`); the frame returned is then None, and the pieces'
     ids are deferred (`readers.rows.DeferredIds`: the sink's owner settles them)."""
     from datatools.progress import progress_bar
     from datatools.readers import read_source
@@ -77,7 +77,7 @@ def read_sources(loaded: LoadedRecipe, limit: int | None = None, quiet: bool = F
     frames, ledgers, summaries, prints = [], [], [], []
     for index, source in enumerate(loaded.recipe.sources):
         started = time.perf_counter()
-        piece_sink = None if sink is None else (lambda piece, i=index: sink(piece, i))
+        piece_sink = None if sink is None else sink.for_source(index)
         with progress_bar(None, f"read {source.name}", quiet=quiet), \
                 profile.phase(f"read {source.name}"):
             result = read_source(source, loaded.workdir, limit=limit, sink=piece_sink)

@@ -154,6 +154,10 @@ class ExecutorSpec(Strict):
         "(default: all)")
     block_rows: int = Field(
         50_000, ge=1, description="ray: rows per block (a block holds whole records)")
+    read_tasks: bool = Field(
+        True, description="ray: a plain JSONL file of 64 MiB or more is read by Ray tasks, "
+        "one per 64 MiB byte range, on the cluster's CPUs (the file must be at the same path "
+        "on every node); off: the driver parses every file")
     partitions: int | None = Field(
         None, ge=1, description="ray: hash partitions of the dedup shuffles (default: the "
         "cluster's CPUs)")

@@ -42,7 +42,7 @@ def not_streamed(loaded) -> str | None:
 def build_on_ray(loaded, out, ctx, limit, use_cache: bool, profile, started: float):
     spec = loaded.recipe.executor
     with ray_session(spec, quiet=ctx.quiet) as ray:
-        sink = BlockSink(spec.block_rows)
+        sink = BlockSink(spec.block_rows, spec.read_tasks)
         _, read_ledger, sources, fingerprint = read_sources(loaded, limit, ctx.quiet, profile,
                                                             sink=sink)
         rows_read = sum(s["rows"] for s in sources)

@@ -35,9 +35,10 @@ def root_of(ids: pl.Expr) -> pl.Expr:
     return ids.str.replace(SUFFIXES, "")
 
 
-def settled_ids(ds, block_sources: list[int], partitions: int):
-    """`ds` (blocks of whole records with deferred ids; block b read from source
-    `block_sources[b]`) with the ids a local read gives, lazily (one block task each)."""
+def settled_ids(ds, numbers: list[int], block_sources: list[int], partitions: int):
+    """`ds` (blocks of whole records with deferred ids; the block numbered `numbers[i]`
+    read from source `block_sources[i]`) with the ids a local read gives, lazily (one block
+    task each)."""
     import ray
 
     def record_rows(table):  # one row per record: its first (a deferred id is unique)
@@ -48,7 +49,8 @@ def settled_ids(ds, block_sources: list[int], partitions: int):
                               .alias("__h")))
 
     shared = repeated_rows(ds, record_rows, ["__h"], partitions)
-    changes = _replayed(shared, np.asarray(block_sources)) if shared.height else None
+    changes = (_replayed(shared, np.asarray(numbers), np.asarray(block_sources))
+               if shared.height else None)
     changes_ref = ray.put(changes)
 
     def settle(table):
@@ -66,11 +68,13 @@ def settled_ids(ds, block_sources: list[int], partitions: int):
                           zero_copy_batch=True)
 
 
-def _replayed(shared: pl.DataFrame, block_sources: np.ndarray) -> pl.DataFrame:
+def _replayed(shared: pl.DataFrame, numbers: np.ndarray,
+              block_sources: np.ndarray) -> pl.DataFrame:
     """Final ids of the records sharing a root (in frame order): take_id per source in read
     order, then the cross-source rule, both over these records only. Returns (first row's
     order → new id)."""
-    source_of = block_sources[shared[ORDER].to_numpy() >> BLOCK_SHIFT]
+    blocks = shared[ORDER].to_numpy() >> BLOCK_SHIFT
+    source_of = block_sources[np.searchsorted(numbers, blocks)]  # numbers increase
     counters: defaultdict[int, Counter] = defaultdict(Counter)
     within = [take_id(counters[s], base) for s, base in zip(source_of, shared["__base"])]
     frame = pl.DataFrame({"id": within, "source": shared["source"], "candidate_id": within})

@@ -14,19 +14,25 @@ from datatools.executors.ray_blocks import record_blocks, with_order
 
 
 class BlockSink:
-    """`read_sources`' sink: pieces → blocks in the object store, numbered in read order."""
+    """`read_sources`' sink: pieces → blocks in the object store, numbered in read order.
+    `for_source(i)` is what source i's reader is given: a piece sink that can also have a
+    large JSONL file read by Ray tasks (`ray_ranges`) instead of parsing it here."""
 
-    def __init__(self, block_rows: int):
-        self.block_rows = block_rows
+    def __init__(self, block_rows: int, read_in_tasks: bool = True):
+        self.block_rows, self.read_in_tasks = block_rows, read_in_tasks
         self.refs: list = []
+        self.numbers: list[int] = []  # each block's number (increasing; gaps between ranges)
         self.block_sources: list[int] = []  # the source each block was read from
+        self.next_block = 0
 
-    def __call__(self, piece: pl.DataFrame, source_index: int) -> None:
-        import ray
+    def for_source(self, source_index: int) -> "SourceSink":
+        return SourceSink(self, source_index)
 
-        for block in record_blocks(piece, self.block_rows):
-            self.refs.append(ray.put(with_order(block, len(self.refs)).to_arrow()))
-            self.block_sources.append(source_index)
+    def add(self, ref, number: int, source_index: int) -> None:
+        self.refs.append(ref)
+        self.numbers.append(number)
+        self.block_sources.append(source_index)
+        self.next_block = number + 1
 
     def dataset(self, partitions: int):
         """The blocks as one Ray dataset, with the ids a local read gives."""
@@ -38,8 +44,38 @@ class BlockSink:
         if not self.refs:
             from datatools.frame import empty_frame
 
-            self.refs.append(ray.put(with_order(empty_frame(), 0).to_arrow()))
-            self.block_sources.append(0)
+            self.add(ray.put(with_order(empty_frame(), 0).to_arrow()), 0, 0)
         ds = ray.data.from_arrow_refs(self.refs)
         self.refs = []  # the dataset holds them now: freed once it is no longer used
-        return settled_ids(ds, self.block_sources, partitions)
+        return settled_ids(ds, self.numbers, self.block_sources, partitions)
+
+
+class SourceSink:
+    """One source's pieces into the blocks of a `BlockSink`."""
+
+    def __init__(self, blocks: BlockSink, source_index: int):
+        self.blocks, self.source_index = blocks, source_index
+
+    def __call__(self, piece: pl.DataFrame) -> None:
+        import ray
+
+        for block in record_blocks(piece, self.blocks.block_rows):
+            number = self.blocks.next_block
+            self.blocks.add(ray.put(with_order(block, number).to_arrow()), number,
+                            self.source_index)
+
+    def read_in_ranges(self, path, name: str, fmt: str):
+        """(rejects, seen, kinds, notes, rows, blocks) of a JSONL file read by Ray tasks, its
+        blocks added; None when it is small, or the workers cannot open it (read it here)."""
+        from datatools.executors.ray_ranges import MIN_BYTES, read_file_in_ranges
+
+        if not self.blocks.read_in_tasks or path.stat().st_size < MIN_BYTES:
+            return None
+        read = read_file_in_ranges(path, name, fmt, self.blocks.block_rows,
+                                   self.blocks.next_block)
+        if read is None:
+            return None
+        refs, numbers, *result = read
+        for ref, number in zip(refs, numbers):
+            self.blocks.add(ref, number, self.source_index)
+        return (*result, len(refs))

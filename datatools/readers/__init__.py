@@ -175,8 +175,13 @@ def _read_columnar(source: Source, workdir: Path, limited: bool,
             return None
     notes: Counter[str] = Counter()
     frames = _Pieces(sink)
+    in_tasks = getattr(sink, "read_in_ranges", None)  # the Ray executor's read tasks
+    read = in_tasks(path, source.path, fmt) if in_tasks is not None else None
     processes = 1 if sink is not None else read_workers(path)  # a sink takes pieces in order
-    if processes > 1:
+    if read is not None:  # the blocks went to the sink's dataset from the tasks
+        rejects, seen, kinds, range_notes, frames.rows, frames.pieces = read
+        notes.update(range_notes)
+    elif processes > 1:
         _, rejects, seen, kinds = read_jsonl_parallel(path, source.path, fmt, notes, frames,
                                                       processes)
     else:

@@ -1,6 +1,7 @@
-"""Record ids on Ray are settled after reading (`ray_ids`): the same ids as a local read, for
-ids that repeat within a source, collide with a source's own `~N` ids, repeat across
-sources, or are derived from content."""
+"""Reading on Ray: large JSONL files read by tasks per byte range (`ray_ranges`), record
+ids settled after reading (`ray_ids`). The same frame and ledger as a local read, for ids
+that repeat within a source, collide with a source's own `~N` ids, repeat across sources,
+or are derived from content, and for malformed lines (ledgered with their true line)."""
 from __future__ import annotations
 
 import json
@@ -28,8 +29,10 @@ def sources(tmp_path):
              pair("i", 8, id="y"), pair("j", 9, id="y"), pair("same"),
              pair("k", 10, id="a\u00001"), pair("l", 11, id="a"), pair("m", 12, id=""),
              pair("one", 13, id="x~2~2")]
+    lines = [json.dumps(r) + "\n" for r in first]
+    lines[5:5] = ["{not json\n", "\n", '{"prompt": "no answer", "chosen": 3}\n']
     a = tmp_path / "a.jsonl"
-    a.write_text("".join(json.dumps(r) + "\n" for r in first))
+    a.write_text("".join(lines))
     b = tmp_path / "b.json"
     b.write_text(json.dumps([pair("n", 14, id="x"), pair("o", 15, id="x~2"), pair("same"),
                              pair("p", 16, id="y"), pair("q", 17, id="z"),
@@ -43,17 +46,31 @@ def sources(tmp_path):
     return [{"path": str(a)}, {"path": str(b)}, {"path": str(c), "format": "sharegpt"}]
 
 
-@pytest.mark.parametrize("block_rows", [2, 1000])
-def test_settled_ids_equal_a_local_read(ray_cluster, tmp_path, block_rows):
+@pytest.mark.parametrize("block_rows,range_bytes", [(2, None), (1000, None), (2, 300),
+                                                    (1000, 450)])
+def test_ray_read_equals_a_local_read(ray_cluster, tmp_path, monkeypatch, block_rows,
+                                      range_bytes):
+    """Read on the driver, or the JSONL files (not the one with a BOM) by tasks over byte
+    ranges of a few records each."""
+    from datatools.executors import ray_ranges
     from datatools.executors.ray_blocks import collect
     from datatools.executors.ray_read import BlockSink
 
+    if range_bytes:
+        monkeypatch.setattr(ray_ranges, "MIN_BYTES", 0)
+        monkeypatch.setattr(ray_ranges, "RANGE_BYTES", range_bytes)
     loaded = load_recipe_dict({"name": "ids", "sources": sources(tmp_path),
                                "outputs": {"dir": str(tmp_path / "out"), "pairwise": {}}})
-    local = read_sources(loaded, quiet=True)[0]
+    local, local_ledger, local_sources, _ = read_sources(loaded, quiet=True)
     sink = BlockSink(block_rows)
-    read_sources(loaded, quiet=True, sink=sink)
+    _, ledger, summaries, _ = read_sources(loaded, quiet=True, sink=sink)
     on_ray = collect(sink.dataset(partitions=2))
+    if range_bytes:
+        assert len({n // ray_ranges.RANGE_BLOCKS for n in sink.numbers}) >= 2  # ranges
+    assert ledger.equals(local_ledger)  # a bad line and a line lacking "rejected" (after a blank)
+    assert ledger["source"].to_list() == [f"{tmp_path}/a.jsonl:6", f"{tmp_path}/a.jsonl:8"]
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa
+    assert strip(summaries) == strip(local_sources)
 
     columns = ["id", "candidate_id", "source"]
     assert on_ray.select(columns).equals(local.select(columns))
