@@ -2,10 +2,12 @@
 
 Both follow one shape: the expensive per-row work (normalise + hash; shingle + MinHash + LSH
 band keys) runs in block tasks and yields narrow rows (order, key), split into hash groups
-that one task per group reads to find the keys seen more than once
-(`ray_shuffle.repeated_rows`); only the rows of those keys — the duplicate groups, a few
-percent of the data — come to the driver, where the local step's own rule decides (first
-occurrence; LSH pairs → clusters). near_dedup's candidate pairs are verified in tasks too:
+that one task per group reads to find the keys seen more than once. exact_dedup's rows of
+those keys (`ray_shuffle.repeated_rows`) — the duplicate groups, a few percent of the data —
+come to the driver, where the local step's own rule decides the first occurrence.
+near_dedup's group tasks turn their buckets seen twice into candidate pairs (the local
+neighbour rule; a bucket lies wholly in one group), and only the pairs come to the driver,
+which clusters them with the local rule. The pairs are verified in tasks too:
 each block sends the shingle hashes and signature of its documents in pairs to the pair's
 hash group, so the driver holds narrow rows per near-duplicate document, never texts or
 shingles. The decision, small, goes back to block tasks that split each block with the local
@@ -71,10 +73,15 @@ def near_dedup_plan(step, ds, books, location: str, partitions: int):
             "__bkey": keys.ravel().view(np.int64), ORDER: np.tile(orders, bands),
         }, schema={"__band": pl.Int32, "__bkey": pl.Int64, ORDER: pl.Int64})
 
-    buckets = repeated_rows(ds, band_rows, ["__band", "__bkey"], partitions,
-                            rows_per_row=lsh.choose_bands(p.threshold, p.num_perm,
-                                                          p.max_miss)[0])
-    info = _cluster_info(step, ds, buckets, text, partitions) if buckets.height else None
+    bands = lsh.choose_bands(p.threshold, p.num_perm, p.max_miss)[0]
+    # a bucket (band, key) lies wholly in one hash group, so its pairs are made there: the
+    # driver gets pairs, not the rows of every bucket seen twice (at 10M records those, and
+    # their sorted copies, set the driver's peak)
+    found = [f for f in hash_grouped(ds, band_rows, "__bkey", _bucket_pairs,
+                                     ds.count() * bands, partitions) if f.height]
+    pairs = (np.unique(np.concatenate([f.to_numpy() for f in found]), axis=0) if found
+             else None)
+    info = _cluster_info(step, ds, pairs, text, partitions) if pairs is not None else None
     info_ref = ray.put(info if info is not None else step.cluster_info(
         pl.DataFrame(schema={step.key: pl.String}), _no_clusters()))
 
@@ -84,19 +91,28 @@ def near_dedup_plan(step, ds, books, location: str, partitions: int):
     return ds.map_batches(block_task(split, books), batch_format="pyarrow", batch_size=None)
 
 
-def _cluster_info(step, ds, buckets: pl.DataFrame, text: pl.Expr,
+def _bucket_pairs(group: pl.DataFrame) -> pl.DataFrame:
+    """A hash group's band-key rows → the candidate pairs (of frame orders) of its buckets
+    seen twice: per band, the local neighbour rule (`lsh.pairs_from_keys`) bucket by bucket
+    in frame order."""
+    rows = group.filter(pl.len().over("__band", "__bkey") > 1).sort("__band", "__bkey", ORDER)
+    bands = rows["__band"].to_numpy()
+    cuts = np.flatnonzero(np.diff(bands)) + 1
+    pairs = [lsh.pairs_from_keys(rows["__bkey"][lo:hi].to_numpy().view(np.uint64)[None, :],
+                                 rows[ORDER][lo:hi].to_numpy())
+             for lo, hi in zip([0, *cuts], [*cuts, len(bands)]) if hi > lo]
+    pairs = np.concatenate(pairs) if pairs else np.zeros((0, 2), dtype=np.int64)
+    return pl.DataFrame({"a": pairs[:, 0], "b": pairs[:, 1]},
+                        schema={"a": pl.Int64, "b": pl.Int64})
+
+
+def _cluster_info(step, ds, pairs: np.ndarray, text: pl.Expr,
                   partitions: int) -> pl.DataFrame:
-    """Pairs per band (the local neighbour rule, `lsh.pairs_from_keys`, bucket by bucket in
-    frame order) → verified in hash groups of pairs (`_verified`) → the local cluster rule
-    over the documents in pairs, from their narrow rows (key, keep-rank key)."""
+    """Candidate pairs (of frame orders) → verified in hash groups of pairs (`_verified`) →
+    the local cluster rule over the documents in pairs, from their narrow rows (key,
+    keep-rank key)."""
     import ray
 
-    pairs = []
-    for (band,), rows in buckets.sort("__band", "__bkey", ORDER, maintain_order=True).group_by(
-            "__band", maintain_order=True):
-        pairs.append(lsh.pairs_from_keys(rows["__bkey"].to_numpy().view(np.uint64)[None, :],
-                                         rows[ORDER].to_numpy()))
-    pairs = np.unique(np.concatenate(pairs), axis=0)
     wanted = pl.Series(ORDER, np.unique(pairs), dtype=pl.Int64)
     wanted_ref = ray.put(wanted)
     keep = step.params.keep

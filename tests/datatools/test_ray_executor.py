@@ -265,14 +265,17 @@ def test_near_dedup_plan_equals_the_local_step_over_many_blocks_and_verification
         ray_cluster, tmp_path, monkeypatch, keep, cluster):
     """Families whose copies are just above the threshold to the original and below it to
     each other, hard negatives and unrelated texts, spread over blocks of 3 records, the
+    band keys in hash groups of 200 rows (each group making its buckets' pairs) and the
     candidate pairs verified in groups of 8 sides: the same rows kept and the same drops
     (reason and detail: survivor, matched partner, Jaccard) as the local step."""
-    from datatools.executors import ray_dedup
+    from datatools.executors import ray_dedup, ray_shuffle
     from datatools.executors.ray_blocks import collect, to_blocks
     from datatools.filters.near_dedup import NearDedup, NearDedupParams
     from tests.datatools.filters.test_near_dedup import _family, doc, frame
 
     monkeypatch.setattr(ray_dedup, "GROUP_SIDES", 8)
+    monkeypatch.setattr(ray_shuffle, "GROUP_ROWS", 200)  # band keys in many groups, their
+    monkeypatch.setattr(ray_shuffle, "PART_ROWS", 10)  # buckets' pairs made group by group
     texts = [" ".join(w) for _ in range(5) for w in (*_family(), doc(200))]
     order = np.random.default_rng(7).permutation(len(texts))
     texts = [texts[i] + " end" * (i % 3) for i in order]  # lengths differ for keep=longest
