@@ -33,21 +33,27 @@ def exact_dedup_plan(step, ds, books, location: str, partitions: int):
     import ray
 
     name = step.keep_column
+    # keyed by record: a record's rows share its key, so one narrow row per record (else every
+    # row of every record would be a repeat, and all of them would come to the driver)
+    by = name if name == "id" else ORDER
 
     def keys(table):
-        return step.with_keys(pl.from_arrow(table)).select(
-            ORDER, name, pl.col("__key").reinterpret(signed=True))
+        keyed = step.with_keys(pl.from_arrow(table))
+        if name == "id":
+            keyed = keyed.filter(pl.col("id").is_first_distinct())
+        return keyed.select(ORDER, name, pl.col("__key").reinterpret(signed=True))
 
     groups = repeated_rows(ds, keys, ["__key"], partitions)
     if groups.height:  # in frame order, so `first` is the first occurrence, as locally
         firsts = groups.with_columns(pl.col(name).first().over("__key").alias("__first"))
-        dups = firsts.filter(pl.col(name) != pl.col("__first")).select(ORDER, "__first")
+        dups = firsts.filter(pl.col(name) != pl.col("__first")).select(by, "__first")
     else:
-        dups = pl.DataFrame(schema={ORDER: pl.Int64, "__first": pl.String})
+        dups = pl.DataFrame(schema={by: pl.Int64 if by == ORDER else pl.String,
+                                    "__first": pl.String})
     dups_ref = ray.put(dups)
 
     def split(frame):
-        keyed = step.with_keys(frame).join(ray.get(dups_ref), on=ORDER, how="left",
+        keyed = step.with_keys(frame).join(ray.get(dups_ref), on=by, how="left",
                                            maintain_order="left")
         keyed = keyed.with_columns(pl.col("__first").fill_null(pl.col(name)))
         return _checked(step.split(keyed), frame, location)

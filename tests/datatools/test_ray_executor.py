@@ -295,3 +295,34 @@ def test_near_dedup_plan_equals_the_local_step_over_many_blocks_and_verification
     columns = ["id", "candidate_id", "reason", "detail"]
     assert rejected_ray.select(columns).sort("candidate_id").equals(
         rejected_local.select(columns).sort("candidate_id"))
+
+
+@pytest.mark.parametrize("fields", [["prompt"], ["prompt", "completion"]])
+def test_exact_dedup_plan_equals_the_local_step(ray_cluster, tmp_path, monkeypatch, fields):
+    """Whole records (a record's rows share its key: one narrow row each) and single rows,
+    repeats spread over blocks of 3 records and many hash groups: the same rows kept and the
+    same drops (detail: the first occurrence) as the local step."""
+    from datatools.core_steps import ExactDedup, ExactDedupParams
+    from datatools.executors import ray_dedup, ray_shuffle
+    from datatools.executors.ray_blocks import collect, to_blocks
+    from datatools.frame import frame_from_rows, rows_from_record
+
+    monkeypatch.setattr(ray_shuffle, "GROUP_ROWS", 8)
+    monkeypatch.setattr(ray_shuffle, "PART_ROWS", 2)
+    rows = []
+    for i in range(40):  # prompts repeat every 7 records, answers every 5
+        rows += rows_from_record(f"r{i}", f"t:{i}", [{"role": "user", "content": f"Q {i % 7}"}],
+                                 [{"content": f"A {i % 5}"}, {"content": f"B {i % 3}"}])
+    data = frame_from_rows(rows)
+    step = ExactDedup(ExactDedupParams(fields=fields))
+    kept_local, rejected_local = step(data)
+    assert rejected_local.height > 10
+    books = tmp_path / "books"
+    books.mkdir()
+    ds = to_blocks(data, block_rows=6).materialize()
+    kept_ray = collect(ray_dedup.exact_dedup_plan(step, ds, books, "steps[1]", 2).materialize())
+    rejected_ray = pl.concat([pl.read_parquet(f) for f in sorted(books.glob("*.parquet"))])
+    assert kept_ray.equals(kept_local)
+    columns = ["id", "candidate_id", "reason", "detail"]
+    assert rejected_ray.select(columns).sort("candidate_id").equals(
+        rejected_local.select(columns).sort("candidate_id"))
