@@ -116,7 +116,9 @@ def _length_bias(pairs) -> str:
             f'<div><span>chosen longer than rejected</span><span class="stat">{longer}</span>'
             f'</div><div><span>mean length chosen / rejected (chars)</span><span class="stat">'
             f'{fmt(lb["mean_chosen"])} / {fmt(lb["mean_rejected"])}</span></div></div>{warn}'
-            '<div class="grid"><div class="card"><h3>Length (characters)</h3>'
+            + (f'<p class="sub">Charts: the first {fmt(lb["charted"])} pairs; the numbers '
+               "above: every pair.</p>" if lb["charted"] < lb["pairs"] else "")
+            + '<div class="grid"><div class="card"><h3>Length (characters)</h3>'
             f'{histogram({"chosen": lb["chosen"], "rejected": lb["rejected"]}, "characters")}'
             '</div><div class="card"><h3>Score margin vs length difference</h3>'
             f'{scatter(lb["diff"], lb["margin"], "len(chosen) − len(rejected)", "score margin")}'

@@ -90,6 +90,26 @@ def test_length_bias_pearson_matches_numpy(built):
     assert np.array_equal(in_memory["diff"], from_file["diff"])
 
 
+
+def test_length_numbers_use_every_pair_and_charts_the_first(built, monkeypatch):
+    """Pearson's r, the share of longer chosen answers and the means come from sums over all
+    pairs (streamed); only the charts' arrays are capped, at the first CHART_PAIRS pairs."""
+    from datatools.publish import report_data
+
+    out, _ = built
+    pairs = pl.read_parquet(out / "pairwise" / "train.parquet")
+    full = report_data.length_bias(pairs)
+    monkeypatch.setattr(report_data, "CHART_PAIRS", 5)
+    capped = report_data.length_bias(pl.scan_parquet(out / "pairwise" / "train.parquet"))
+    assert pairs.height > 5 and capped["charted"] == 5 and len(capped["diff"]) <= 5
+    assert np.array_equal(capped["diff"], full["diff"][:len(capped["diff"])])
+    for key in ("pearson", "chosen_longer", "mean_chosen", "mean_rejected"):
+        assert capped[key] == pytest.approx(full[key]), key
+    diff, margin = full["diff"], full["margin"]
+    assert full["pearson"] == pytest.approx(np.corrcoef(diff, margin)[0, 1])
+    assert full["chosen_longer"] == pytest.approx((diff > 0).mean())
+
+
 def test_missing_parts_are_noted_not_fatal(built, tmp_path):
     out, _ = built
     copy = tmp_path / "out"
