@@ -1,0 +1,115 @@
+"""The Ray executor's global plans and its hash-grouped map/reduce, against the local steps
+on small frames cut into many blocks and hash groups (a real local Ray instance, 2 CPUs)."""
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+pytest.importorskip("ray")
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("part_rows,map_tasks", [(4, 10), (25, 2)])
+def test_repeated_keys_found_across_many_hash_groups(ray_cluster, monkeypatch, part_rows,
+                                                     map_tasks):
+    """16 hash groups over 10 blocks, a map task per block or five blocks per map task (when
+    a block's part per group would be under `PART_ROWS`): the same rows, in frame order."""
+    import ray.data
+
+    from datatools.executors import ray_shuffle
+    from datatools.executors.ray_blocks import ORDER
+
+    monkeypatch.setattr(ray_shuffle, "GROUP_ROWS", 64)  # 1,000 rows: 16 groups, not 2
+    monkeypatch.setattr(ray_shuffle, "PART_ROWS", part_rows)
+    assert ray_shuffle.map_task_count(10, 1000, 16, 2) == map_tasks
+    rows = pl.DataFrame({ORDER: range(1000), "__key": [i % 700 for i in range(1000)]},
+                        schema={ORDER: pl.Int64, "__key": pl.Int64})
+    blocks = ray.data.from_arrow([rows.slice(i, 100).to_arrow() for i in range(0, 1000, 100)])
+    found = ray_shuffle.repeated_rows(blocks, pl.from_arrow, ["__key"], partitions=2)
+    assert found.equals(rows.filter(pl.len().over("__key") > 1))  # in frame order
+    assert found.height == 600
+
+
+def test_map_tasks_keep_every_part_above_the_inline_size():
+    """Ray returns objects under 100 KB to the driver's own memory: map tasks are sized so a
+    part holds `PART_ROWS` rows or more, and never exceed the blocks."""
+    from datatools.executors.ray_shuffle import PART_ROWS, group_count, map_task_count
+
+    band_rows = 10_000_000 * 25  # 10M records' band keys in 400 blocks
+    groups = group_count(band_rows, 2)
+    tasks = map_task_count(400, band_rows, groups, 2)
+    assert tasks < 400 and band_rows // (tasks * groups) >= PART_ROWS
+    assert map_task_count(40, 25_000_000, group_count(25_000_000, 2), 2) == 40  # 1M: big parts
+    assert map_task_count(3, 10, 2, 2) == 2  # small data: still one task per partition
+    assert map_task_count(1, 10, 2, 8) == 1
+
+
+@pytest.mark.parametrize("keep,cluster", [("first", "components"), ("highest_score", "star"),
+                                          ("longest", "components")])
+def test_near_dedup_plan_equals_the_local_step_over_many_blocks_and_verification_groups(
+        ray_cluster, tmp_path, monkeypatch, keep, cluster):
+    """Families whose copies are just above the threshold to the original and below it to
+    each other, hard negatives and unrelated texts, spread over blocks of 3 records, the
+    band keys in hash groups of 200 rows (each group making its buckets' pairs) and the
+    candidate pairs verified in groups of 8 sides: the same rows kept and the same drops
+    (reason and detail: survivor, matched partner, Jaccard) as the local step."""
+    from datatools.executors import ray_dedup, ray_shuffle
+    from datatools.executors.ray_blocks import collect, to_blocks
+    from datatools.filters.near_dedup import NearDedup, NearDedupParams
+    from tests.datatools.filters.test_near_dedup import _family, doc, frame
+
+    monkeypatch.setattr(ray_dedup, "GROUP_SIDES", 8)
+    monkeypatch.setattr(ray_shuffle, "GROUP_ROWS", 200)  # band keys in many groups, their
+    monkeypatch.setattr(ray_shuffle, "PART_ROWS", 10)  # buckets' pairs made group by group
+    texts = [" ".join(w) for _ in range(5) for w in (*_family(), doc(200))]
+    order = np.random.default_rng(7).permutation(len(texts))
+    texts = [texts[i] + " end" * (i % 3) for i in order]  # lengths differ for keep=longest
+    scores = [None if i % 4 == 0 else float(i % 5) for i in range(len(texts))]
+    data = frame(texts, scores)
+    step = NearDedup(NearDedupParams(keep=keep, cluster=cluster))
+    kept_local, rejected_local = step(data)
+    assert rejected_local["id"].n_unique() >= 5  # the families were found
+
+    books = tmp_path / "books"
+    books.mkdir()
+    ds = to_blocks(data, block_rows=6).materialize()
+    assert ds.num_blocks() >= 8
+    kept_ray = collect(ray_dedup.near_dedup_plan(step, ds, books, "steps[2]", 2).materialize())
+    rejected_ray = pl.concat([pl.read_parquet(f) for f in sorted(books.glob("*.parquet"))])
+    assert kept_ray.equals(kept_local)
+    columns = ["id", "candidate_id", "reason", "detail"]
+    assert rejected_ray.select(columns).sort("candidate_id").equals(
+        rejected_local.select(columns).sort("candidate_id"))
+
+
+@pytest.mark.parametrize("fields", [["prompt"], ["prompt", "completion"]])
+def test_exact_dedup_plan_equals_the_local_step(ray_cluster, tmp_path, monkeypatch, fields):
+    """Whole records (a record's rows share its key: one narrow row each) and single rows,
+    repeats spread over blocks of 3 records and many hash groups: the same rows kept and the
+    same drops (detail: the first occurrence) as the local step."""
+    from datatools.core_steps import ExactDedup, ExactDedupParams
+    from datatools.executors import ray_dedup, ray_shuffle
+    from datatools.executors.ray_blocks import collect, to_blocks
+    from datatools.frame import frame_from_rows, rows_from_record
+
+    monkeypatch.setattr(ray_shuffle, "GROUP_ROWS", 8)
+    monkeypatch.setattr(ray_shuffle, "PART_ROWS", 2)
+    rows = []
+    for i in range(40):  # prompts repeat every 7 records, answers every 5
+        rows += rows_from_record(f"r{i}", f"t:{i}", [{"role": "user", "content": f"Q {i % 7}"}],
+                                 [{"content": f"A {i % 5}"}, {"content": f"B {i % 3}"}])
+    data = frame_from_rows(rows)
+    step = ExactDedup(ExactDedupParams(fields=fields))
+    kept_local, rejected_local = step(data)
+    assert rejected_local.height > 10
+    books = tmp_path / "books"
+    books.mkdir()
+    ds = to_blocks(data, block_rows=6).materialize()
+    kept_ray = collect(ray_dedup.exact_dedup_plan(step, ds, books, "steps[1]", 2).materialize())
+    rejected_ray = pl.concat([pl.read_parquet(f) for f in sorted(books.glob("*.parquet"))])
+    assert kept_ray.equals(kept_local)
+    columns = ["id", "candidate_id", "reason", "detail"]
+    assert rejected_ray.select(columns).sort("candidate_id").equals(
+        rejected_local.select(columns).sort("candidate_id"))
