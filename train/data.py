@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
-from datatools.schemas.errors import ConfigError, Problem, SourceError
+from datatools.schemas.errors import Problem, SourceError
 
 _BUILT_METADATA: dict[str, dict] = {}  # raw file → the builder's metadata (KTO weights)
 

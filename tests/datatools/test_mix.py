@@ -148,9 +148,8 @@ def test_a_mixed_kto_dataset_gets_weights_for_its_new_counts(tmp_path):
         (tmp_path / name).write_text("\n".join(json.dumps(
             {"query": f"{name} q{i}", "response": f"answer {i}", "label": lab})
             for i, lab in enumerate(labels)) + "\n")
-    result = build(tmp_path, [{"path": "pos.jsonl", "weight": 1}, {"path": "mixed.jsonl",
-                                                                   "weight": 1}],
-                   outputs={"unary": {}})
+    build(tmp_path, [{"path": "pos.jsonl", "weight": 1}, {"path": "mixed.jsonl", "weight": 1}],
+          outputs={"unary": {}})
     unary = pl.read_parquet(tmp_path / "out" / "unary" / "train.parquet")
     meta = json.loads((tmp_path / "out" / "unary" / "metadata.json").read_text())
     assert unary.height == 40 and by_source(unary) == {"pos.jsonl": 20, "mixed.jsonl": 20}

@@ -2,7 +2,6 @@
 when a pair has none, inspect and the build summary say that 1.0 / 0.0 were synthesised."""
 import json
 
-import polars as pl
 import pytest
 
 from datatools.inspect import inspect_path
