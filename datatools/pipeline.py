@@ -68,8 +68,9 @@ def read_sources(loaded: LoadedRecipe, limit: int | None = None, quiet: bool = F
                  profile: Profile | None = None, sink=None):
     """All sources → one canonical frame, read-ledger, per-source summaries, a fingerprint.
     `sink.for_source(i)(piece)`: each piece of source i's frame goes there as it is read
-    (the Ray executor's streaming read, `ray_read.BlockSink`); the frame returned is then None, and the pieces'
-    ids are deferred (`readers.rows.DeferredIds`: the sink's owner settles them)."""
+    (the Ray executor's streaming read, `ray_read.BlockSink`); the frame returned is then
+    None, and the pieces' ids are deferred (`readers.rows.DeferredIds`: the sink's owner
+    settles them)."""
     from datatools.progress import progress_bar
     from datatools.readers import read_source
 

@@ -77,6 +77,7 @@ def _replayed(shared: pl.DataFrame, numbers: np.ndarray,
     source_of = block_sources[np.searchsorted(numbers, blocks)]  # numbers increase
     counters: defaultdict[int, Counter] = defaultdict(Counter)
     within = [take_id(counters[s], base) for s, base in zip(source_of, shared["__base"])]
+    # unique_record_ids renames candidate ids too; only the record ids are used here
     frame = pl.DataFrame({"id": within, "source": shared["source"], "candidate_id": within})
     final = unique_record_ids(frame)["id"]
     return pl.DataFrame({"__first": shared[ORDER], "__new": final})

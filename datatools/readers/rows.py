@@ -40,9 +40,10 @@ PROVISIONAL = "\x00"
 
 class DeferredIds(Counter):
     """`take_id`'s state for a read whose repeated ids are settled after reading (the Ray
-    executor's `ray_ids`): each record gets `<base>\x00<n>`, unique within its source, and
-    no id is remembered, so reading holds nothing per record (a Counter of every id given
-    out grew by ~106 MB per million records)."""
+    executor's `ray_ids`): each record gets `<base>\x00<n>`, unique within what one reader
+    reads (a source, or one byte range of a file: `ray_ranges`), and no id is remembered,
+    so reading holds nothing per record (a Counter of every id given out grew by ~106 MB
+    per million records)."""
 
     def __init__(self):
         super().__init__()

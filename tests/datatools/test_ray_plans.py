@@ -56,7 +56,6 @@ def test_near_dedup_plan_equals_the_local_step_over_many_blocks_and_verification
     candidate pairs verified in groups of 8 sides: the same rows kept and the same drops
     (reason and detail: survivor, matched partner, Jaccard) as the local step."""
     from datatools.executors import ray_dedup, ray_shuffle
-    from datatools.executors.ray_blocks import collect, to_blocks
     from datatools.filters.near_dedup import NearDedup, NearDedupParams
     from tests.datatools.filters.test_near_dedup import _family, doc, frame
 
@@ -72,16 +71,8 @@ def test_near_dedup_plan_equals_the_local_step_over_many_blocks_and_verification
     kept_local, rejected_local = step(data)
     assert rejected_local["id"].n_unique() >= 5  # the families were found
 
-    books = tmp_path / "books"
-    books.mkdir()
-    ds = to_blocks(data, block_rows=6).materialize()
-    assert ds.num_blocks() >= 8
-    kept_ray = collect(ray_dedup.near_dedup_plan(step, ds, books, "steps[2]", 2).materialize())
-    rejected_ray = pl.concat([pl.read_parquet(f) for f in sorted(books.glob("*.parquet"))])
-    assert kept_ray.equals(kept_local)
-    columns = ["id", "candidate_id", "reason", "detail"]
-    assert rejected_ray.select(columns).sort("candidate_id").equals(
-        rejected_local.select(columns).sort("candidate_id"))
+    assert_plan_equals_local(ray_dedup.near_dedup_plan, step, data, kept_local, rejected_local,
+                             tmp_path)
 
 
 @pytest.mark.parametrize("fields", [["prompt"], ["prompt", "completion"]])
@@ -91,7 +82,6 @@ def test_exact_dedup_plan_equals_the_local_step(ray_cluster, tmp_path, monkeypat
     same drops (detail: the first occurrence) as the local step."""
     from datatools.core_steps import ExactDedup, ExactDedupParams
     from datatools.executors import ray_dedup, ray_shuffle
-    from datatools.executors.ray_blocks import collect, to_blocks
     from datatools.frame import frame_from_rows, rows_from_record
 
     monkeypatch.setattr(ray_shuffle, "GROUP_ROWS", 8)
@@ -104,10 +94,20 @@ def test_exact_dedup_plan_equals_the_local_step(ray_cluster, tmp_path, monkeypat
     step = ExactDedup(ExactDedupParams(fields=fields))
     kept_local, rejected_local = step(data)
     assert rejected_local.height > 10
+    assert_plan_equals_local(ray_dedup.exact_dedup_plan, step, data, kept_local, rejected_local,
+                             tmp_path)
+
+
+def assert_plan_equals_local(plan, step, data, kept_local, rejected_local, tmp_path):
+    """`plan` over `data` in blocks of 6 rows (3 records, 8 blocks or more) keeps the local
+    step's rows, in order, and drops the same rows with the same reasons and details."""
+    from datatools.executors.ray_blocks import collect, to_blocks
+
     books = tmp_path / "books"
     books.mkdir()
     ds = to_blocks(data, block_rows=6).materialize()
-    kept_ray = collect(ray_dedup.exact_dedup_plan(step, ds, books, "steps[1]", 2).materialize())
+    assert ds.num_blocks() >= 8
+    kept_ray = collect(plan(step, ds, books, "steps[1]", 2).materialize())
     rejected_ray = pl.concat([pl.read_parquet(f) for f in sorted(books.glob("*.parquet"))])
     assert kept_ray.equals(kept_local)
     columns = ["id", "candidate_id", "reason", "detail"]
