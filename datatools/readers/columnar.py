@@ -145,26 +145,27 @@ def read_jsonl(path: Path, name: str, fmt: str, ids: Counter, notes: Counter | N
     cols, fallback_rows, count = _Columns(), [], 0
     std = columnar_trl.Columns() if trl_standard else None
     for lineno, line in lines:
-        if not line.strip():
+        if not line or line.isspace():  # (isspace stops at the first other byte; strip copies)
             continue
         seen += 1
         parsed = None
-        if line.count(b"{") + line.count(b"[") <= MAX_DEPTH:  # else: the depth check
-            try:
-                d = orjson.loads(line)
-                shape = columnar_trl.plain(d) if trl_standard else -1
-                if shape >= 0:
-                    _add_standard(std, d, shape, lineno, ids, notes)
-                    kinds.add(columnar_trl.KINDS[shape])
-                    count += 1
-                    if count >= CHUNK:
-                        frames, cols, std, fallback_rows, count = _flush(
-                            frames, cols, std, fallback_rows, name)
-                    continue
-                if type(d) is dict and not all(_blank(v) for v in d.values()):
-                    parsed = plain(d)
-            except (orjson.JSONDecodeError, RecordError):
-                parsed = None
+        try:
+            d = orjson.loads(line)  # (nesting past orjson's limit raises: the line path then)
+            shape = columnar_trl.plain(d) if trl_standard else -1
+            if shape >= 0:  # scalars only: depth 1, so no depth check
+                _add_standard(std, d, shape, lineno, ids, notes)
+                kinds.add(columnar_trl.KINDS[shape])
+                count += 1
+                if count >= CHUNK:
+                    frames, cols, std, fallback_rows, count = _flush(
+                        frames, cols, std, fallback_rows, name)
+                continue
+            # a deep line goes to the line path's depth check
+            if (line.count(b"{") + line.count(b"[") <= MAX_DEPTH and type(d) is dict
+                    and not all(_blank(v) for v in d.values())):
+                parsed = plain(d)
+        except (orjson.JSONDecodeError, RecordError):
+            parsed = None
         where = f"{name}:{lineno}"
         if parsed is not None:
             extras = {} if d.keys() <= keys else {

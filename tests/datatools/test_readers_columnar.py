@@ -101,3 +101,28 @@ def test_columnar_not_used_where_the_line_path_decides(tmp_path):
     src = Source(path=str(path), columns={"q": "prompt", "a": "completion"})
     assert _read_columnar(src, tmp_path, False) is None  # column mapping
     assert _read_columnar(Source(path=str(path)), tmp_path, True) is None  # a limit
+
+
+def test_braces_in_text_and_nesting_near_the_limit_read_as_the_line_path(tmp_path):
+    """A plain record's text full of brackets is read columnar (its values are strings: depth
+    1); a record nested past MAX_DEPTH but within the parser's own limit, and one past both,
+    are ledgered as the line path ledgers them."""
+    from datatools.readers.json_file import MAX_DEPTH
+
+    code = "def f(): return {'a': [" + "{[" * 150 + "]}" * 150 + "]}"
+    deep = {"prompt": "p", "chosen": "c", "rejected": "r", "extra": []}
+    node = deep["extra"]
+    for _ in range(MAX_DEPTH + 5):
+        node.append([])
+        node = node[0]
+    lines = [json.dumps({"prompt": code, "chosen": "ok", "rejected": code}),
+             json.dumps(deep), "[" * 5000 + "]" * 5000,
+             json.dumps({"prompt": "x", "chosen": "a", "rejected": "b"})]
+    path = tmp_path / "brackets.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    src = Source(path=str(path), format="trl")
+    assert _read_columnar(src, tmp_path, False) is not None
+    slow = assert_paths_agree(src, tmp_path)
+    assert slow.frame["prompt"].list.first().struct.field("content").to_list()[0] == code
+    assert dict(zip(slow.rejects["source"], slow.rejects["reason"])) == {
+        f"{path}:2": "read.too_deep", f"{path}:3": "read.malformed_json"}
