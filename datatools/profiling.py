@@ -87,25 +87,39 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def rss_mb() -> float | None:
+    """This process's resident memory now (MiB; Linux only, else None). Beside the peak it
+    tells what a phase left resident: memory freed but kept by the allocator counts too."""
+    try:
+        with open("/proc/self/status") as status:
+            line = next(ln for ln in status if ln.startswith("VmRSS:"))
+    except (OSError, StopIteration):
+        return None
+    return int(line.split()[1]) / 1024
+
+
 def _row(name: str, wall: float, cpu: float) -> dict:
+    now = rss_mb()
     return {"phase": name, "wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
             "cpu_per_wall": round(cpu / wall, 2) if wall > 0 else None,
-            "peak_rss_mb": round(peak_rss_mb())}
+            "peak_rss_mb": round(peak_rss_mb()), "rss_mb": None if now is None else round(now)}
 
 
 def print_profile(rows: list[dict], console=None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="profile (CPU = all threads; CPU/wall = cores kept busy)",
+    table = Table(title="profile (CPU = all threads; CPU/wall = cores kept busy; RSS now = resident at the end)",
                   title_justify="left")
-    for col in ("phase", "wall s", "CPU s", "CPU/wall", "share of wall", "peak RSS MiB"):
+    for col in ("phase", "wall s", "CPU s", "CPU/wall", "% wall", "peak RSS MiB",
+                "RSS now"):
         table.add_column(col, justify="left" if col == "phase" else "right")
     total = rows[-1]["wall_s"] or 1.0
     for r in rows:
         ratio = "" if r["cpu_per_wall"] is None else f"{r['cpu_per_wall']:.2f}"
         table.add_row(r["phase"], f"{r['wall_s']:.2f}", f"{r['cpu_s']:.2f}", ratio,
-                      f"{100 * r['wall_s'] / total:.0f}%", f"{r.get('peak_rss_mb', 0):,}")
+                      f"{100 * r['wall_s'] / total:.0f}%", f"{r.get('peak_rss_mb', 0):,}",
+                      "" if r.get("rss_mb") is None else f"{r['rss_mb']:,}")
         for part in r.get("parts") or []:  # at the same time as each other: not summed
-            table.add_row(f"  ∥ {part['phase']}", f"{part['wall_s']:.2f}", "", "", "", "")
+            table.add_row(f"  ∥ {part['phase']}", f"{part['wall_s']:.2f}", "", "", "", "", "")
     (console or Console(stderr=True)).print(table)

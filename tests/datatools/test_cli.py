@@ -131,4 +131,5 @@ def test_build_profile_writes_every_phase(tmp_path):
     assert all(p["cpu_s"] >= 0 and p["wall_s"] >= 0 for p in phases)
     peaks = [p["peak_rss_mb"] for p in phases]  # the high-water mark when each phase ended
     assert all(p > 0 for p in peaks)  # recorded per phase (in-process, earlier tests set the peak)
+    assert all(0 < p["rss_mb"] <= p["peak_rss_mb"] + 1 for p in phases)  # resident now ≤ peak
     assert "CPU/wall" in result.output and "peak RSS MiB" in result.output
