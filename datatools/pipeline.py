@@ -18,6 +18,7 @@ from datatools.builders.ranking import best_dropped
 from datatools.frame import LEDGER_SCHEMA, stable_id, unique_record_ids
 from datatools.gates import one_class_gate
 from datatools.out_folder import OutFolder
+from datatools.memory import release_free_memory
 from datatools.outputs import Ledger, write_outputs
 from datatools.profiling import Profile
 from datatools.recipe import LoadedRecipe
@@ -250,6 +251,7 @@ def _steps_in_order(loaded, handover: list, fingerprint, ctx, use_cache, ledger,
         _gate(loaded, report)
         frame = kept
         del kept, rejected  # one name per frame: `frame = None` above really frees the input
+        release_free_memory()
     return frame, reports, ledger
 
 
@@ -362,6 +364,7 @@ def _build(loaded: LoadedRecipe, out: OutFolder, limit, quiet, use_cache, backen
 
         return build_on_ray(loaded, out, ctx, limit, use_cache, profile, started)
     frame, read_ledger, sources, fingerprint = read_sources(loaded, limit, quiet, profile)
+    release_free_memory()  # the parsed lines' memory (~0.1 GB per 300k records)
     rows_read = frame.height
     handover = [frame]
     del frame  # run_steps holds the only reference from here on
@@ -388,6 +391,7 @@ def finish_build(loaded: LoadedRecipe, out: OutFolder, ctx: StepContext, frame: 
         best_dropped = records_that_lost_their_best(loaded, ctx, frame, step_reports, ledger)
         datasets, build_ledgers, metadata = build_datasets(loaded, frame, best_dropped)
         mix_ledgers, mixture = mix_datasets(loaded, datasets, metadata)
+    release_free_memory()
     for rows in build_ledgers + mix_ledgers:
         ledger.add_rows(rows)
     report = build_report(loaded, out.dir, ctx, sources, rows_read, step_reports, frame.height,
