@@ -122,9 +122,10 @@ def run_build_bench(records: int = 1_000_000, seed: int = 0, workdir: Path | Non
         recipe.write_text(json.dumps(spec))  # JSON is YAML
         profile = tmp / "profile.json"
         args = ["--profile", str(profile)] + ([] if use_cache else ["--no-cache"])
+        from datatools.bench.host_cpu import HostCPU
         from datatools.bench.tree_rss import TreeRSS
 
-        with TreeRSS() as tree:
+        with TreeRSS() as tree, HostCPU() as host:
             process = run_cli_build(recipe, *args)
         report = json.loads((tmp / "out" / "report.json").read_text())
         phases = json.loads(profile.read_text())["phases"]
@@ -141,6 +142,8 @@ def run_build_bench(records: int = 1_000_000, seed: int = 0, workdir: Path | Non
             "executor": executor, "peak_tree_rss_mb": round(tree.peak_mb),
             "peak_tree_private_mb": round(tree.peak_private_mb),
             "peak_build_private_mb": round(tree.peak_child_private_mb),
+            # wall seconds mean little when the hypervisor took the cores (README, Benchmarks)
+            "host_steal_pct": host.steal_pct, "host_busy_pct": host.busy_pct,
             "profile": phases,
         }
 

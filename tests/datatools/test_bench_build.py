@@ -19,6 +19,7 @@ def test_bench_build_smoke(tmp_path):
     assert r["rejected"]["near_dedup"] >= 2 * r["planted_near_prompts"] * 0.9
     assert 0 < r["pairwise_rows"] < 2000
     assert r["total_s"] > 0 and r["cpu_s"] > 0 and r["peak_rss_mb"] > 50
+    assert r["host_busy_pct"] > 0 and 0 <= r["host_steal_pct"] < 100  # the build was busy
     names = [p["phase"] for p in r["profile"]]
     assert names[0] == "start-up" and names[-1] == "total"
     assert any(n.startswith("read ") for n in names)
