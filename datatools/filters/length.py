@@ -70,7 +70,8 @@ def word_counts(text: pl.Series) -> pl.Series:
     if len(unicode):
         plain = plain.scatter(unicode, ~text.gather(unicode).str.contains(r"[^\S ]"))
     counts = pl.repeat(None, len(text), dtype=pl.UInt32, eager=True)  # null text: null
-    for rows, count in ((plain.arg_true(), lambda t: t.str.count_matches(" ", literal=True) + 1),
+    # " " as a regex, not literal=True: polars' literal count took 1.5x the CPU (README)
+    for rows, count in ((plain.arg_true(), lambda t: t.str.count_matches(" ") + 1),
                         ((~plain).arg_true(), lambda t: t.str.count_matches(r"\S+"))):
         if len(rows):
             counts.scatter(rows, count(text.gather(rows)).cast(pl.UInt32))
