@@ -10,7 +10,6 @@ false candidates (smallest ∫_0^t P(s) ds); then verify every candidate pair.
 from __future__ import annotations
 
 import numpy as np
-import polars as pl
 
 _S = np.linspace(0.0, 1.0, 401)
 
@@ -54,13 +53,31 @@ def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
     return np.ascontiguousarray(h.T)
 
 
-def _argsort(keys: np.ndarray) -> np.ndarray:
-    """argsort via polars: multi-threaded, ~2.5x numpy's on uint64 here (measured)."""
-    return pl.Series(keys, dtype=pl.UInt64).arg_sort().to_numpy().astype(np.int64)
-
-
 def _sort(keys: np.ndarray) -> np.ndarray:
-    return pl.Series(keys, dtype=pl.UInt64).sort().to_numpy()
+    """numpy 2's SIMD sort: 1M uint64 in 18 ms here, polars' sort 58 ms (measured)."""
+    return np.sort(keys)
+
+
+def _distinct_sorted(sorted_values: np.ndarray) -> np.ndarray:
+    return sorted_values[np.concatenate([[True], sorted_values[1:] != sorted_values[:-1]])]
+
+
+def _shared_key_positions(band: np.ndarray) -> np.ndarray:
+    """Positions in `band` whose key occurs more than once, ordered by key (then position).
+
+    Most keys of a band are unique. numpy 2's SIMD argsort (70 ms per 1M uint64 here;
+    polars' arg_sort 125 ms, measured) orders them once, and only the keys in runs of two or
+    more are kept, so the neighbour scans of `pairs_from_keys` see a few percent of them
+    (25 bands of 1M keys, 3% shared: 6.6-8.1 s → 2.0-2.6 s, the same pairs)."""
+    order = np.argsort(band)  # not stable: equal keys come in an order the CPU's SIMD picks
+    sk = band[order]
+    same = sk[1:] == sk[:-1]
+    in_run = np.zeros(len(sk), dtype=bool)
+    in_run[1:] |= same
+    in_run[:-1] |= same
+    shared = order[in_run]
+    # by key, then position (what a stable sort gives): the same pairs on every machine
+    return shared[np.lexsort((shared, band[shared]))]
 
 
 def candidate_pairs(sig: np.ndarray, bands: int, rows: int, docs: np.ndarray | None = None,
@@ -79,7 +96,7 @@ def pairs_from_keys(keys: np.ndarray, docs: np.ndarray, reach: int = 8) -> np.nd
     usual case) and linear, not quadratic, work for huge buckets of copies."""
     out = []
     for band in keys:
-        order = _argsort(band)
+        order = _shared_key_positions(band)
         sk = band[order]
         run_start = np.concatenate([[True], sk[1:] != sk[:-1]])
         first = np.maximum.accumulate(np.where(run_start, np.arange(len(sk)), 0))
@@ -93,8 +110,12 @@ def pairs_from_keys(keys: np.ndarray, docs: np.ndarray, reach: int = 8) -> np.nd
             out.append(np.stack([order[first[far]], order[far]], axis=1))
     if not out:
         return np.zeros((0, 2), dtype=np.int64)
-    p = docs[np.concatenate(out)]
-    p = np.sort(p, axis=1)
+    p = np.sort(docs[np.concatenate(out)], axis=1)
+    if len(docs) and docs.max() < 1 << 32:  # one uint64 per pair: a 1-D sort, not rows'
+        code = _distinct_sorted(_sort((p[:, 0].astype(np.uint64) << np.uint64(32))
+                                      | p[:, 1].astype(np.uint64)))
+        return np.stack([(code >> np.uint64(32)).astype(np.int64),
+                         (code & np.uint64(0xFFFFFFFF)).astype(np.int64)], axis=1)
     return np.unique(p, axis=0)
 
 

@@ -238,3 +238,35 @@ def test_bench_smoke(tmp_path):
     assert r["ours_process_same_removals"] is True  # the CLI build removes the same documents
     assert r["ours_process_docs_per_s"] > 0 and r["ours_peak_rss_mb"] > 0
     assert 0 < r["rensa_recall"] <= 1 and r["rensa_process_docs_per_s"] > 0
+
+
+def _bucket_rule_pairs(keys: np.ndarray, docs: np.ndarray, reach: int) -> set:
+    """The documented rule, bucket by bucket in position order: each member with the next
+    `reach` members and with the bucket's first."""
+    out = set()
+    for band in keys:
+        for key in np.unique(band):
+            members = docs[np.flatnonzero(band == key)]
+            for i, d in enumerate(members):
+                for e in members[i + 1:i + 1 + reach]:
+                    out.add((int(min(d, e)), int(max(d, e))))
+                if i > reach:
+                    out.add((int(members[0]), int(d)))
+    return out
+
+
+def test_bucket_pairs_follow_the_rule_in_position_order():
+    rng = np.random.default_rng(3)
+    n = 400
+    keys = rng.integers(0, 2**40, size=(4, n), dtype=np.uint64)
+    keys[0, 5:40] = keys[0, 5]        # a bucket larger than reach + 1: chain + links to first
+    keys[1, rng.integers(0, n, 60)] = keys[1, 0]  # scattered members
+    keys[2, ::3] = keys[2, 1]
+    docs = np.sort(rng.choice(10 * n, n, replace=False)).astype(np.int64)
+    pairs = lsh.pairs_from_keys(keys, docs, reach=8)
+    assert pairs.dtype == np.int64 and (pairs[:, 0] < pairs[:, 1]).all()
+    assert len({tuple(p) for p in pairs.tolist()}) == len(pairs)  # unique, sorted rows
+    assert np.array_equal(pairs, np.unique(pairs, axis=0))
+    assert {tuple(p) for p in pairs.tolist()} == _bucket_rule_pairs(keys, docs, 8)
+    assert lsh.pairs_from_keys(rng.integers(0, 2**40, (3, 50), dtype=np.uint64),
+                               np.arange(50)).shape == (0, 2)  # no shared key: no pair
