@@ -23,6 +23,10 @@ def _blank(v) -> bool:
 
 def plain(d) -> int:
     """Which plain shape a parsed line has: 0 pairwise, 1 sft, 2 unary, 3 prompt; -1 none."""
+    if type(d) is dict and len(d) == 3:  # the commonest line, {prompt, chosen, rejected}
+        prompt, chosen, rejected = d.get("prompt"), d.get("chosen"), d.get("rejected")
+        if type(prompt) is str and type(chosen) is str and type(rejected) is str:
+            return -1 if _blank(prompt) and _blank(chosen) and _blank(rejected) else 0
     if type(d) is not dict or not d.keys() <= PLAIN or type(d.get("prompt")) is not str:
         return -1
     if all(_blank(v) for v in d.values()):
