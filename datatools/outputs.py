@@ -19,39 +19,20 @@ WRITE_ROWS = 65_536  # rows per parquet row group, and per slice held in encodin
 
 
 def write_parquet(frame: pl.DataFrame, path: Path, rows: int = WRITE_ROWS) -> None:
-    """`frame.write_parquet(path)` with bounded memory, encoded on every core.
+    """`frame.write_parquet(path)` with bounded memory: one row-group slice at a time.
 
-    Polars' writer encodes several row groups at once (on all cores), but given one large
-    chunk of a nested column (prompt, chosen: lists of messages) each row group converts the
-    whole column's child arrays: writing a 1M-record pairwise dataset took +6 GB. So the
-    frame is first cut into compact chunks of `rows` rows (views only; the text is not
-    copied), one per row group, and polars writes those: +0.6 GB for 770k pairs, and half
-    the wall time of pyarrow's single-threaded writer (6.9 s against 14.8 s; README,
-    "Writing"). zstd level 1, the level pyarrow's writer used: the same file size.
-    Same schema and values on read (polars, pyarrow, datasets).
+    Polars' writer (a streaming sink) encodes many row groups at once, and each slice of a
+    nested column (prompt, chosen: lists of messages) converts the whole column's child
+    arrays: writing a 1M-record pairwise dataset took +6 GB. Here each slice is gathered
+    into compact arrays first (views only; the text is not copied), converted to Arrow and
+    written before the next one, so the writer holds about one row group (+0.2 GB).
+    Same schema and values on read (polars, pyarrow, datasets); zstd as before.
     """
-    compact = pl.all().gather(pl.int_range(pl.len()))  # a slice's own arrays, not the column's
-    chunks = [part.select(compact) for part in frame.iter_slices(rows)] or [frame.head(0)]
-    try:
-        pl.concat(chunks, how="vertical", rechunk=False).write_parquet(
-            path, compression="zstd", compression_level=1, row_group_size=rows)
-    except pl.exceptions.ComputeError as err:
-        raise io_error(err) from err
-
-
-def io_error(err: Exception) -> Exception:
-    """Polars reports a failed write as ComputeError("... underlying IO error: No space left
-    on device (os error 28)"); as an OSError with that errno the callers' disk-full handling
-    (`disk_full`) sees it. Any other error is returned unchanged."""
-    import re
-
-    code = re.search(r"\(os error (\d+)\)", str(err))
-    return OSError(int(code.group(1)), str(err)) if code else err
+    write_slices(frame.iter_slices(rows), frame.head(0), path, rows)
 
 
 def write_slices(slices, empty: pl.DataFrame, path: Path, rows: int = WRITE_ROWS) -> None:
-    """Frames of `empty`'s schema, each written as row groups before the next is made (for
-    parts that do not fit in memory at once: the ledger's JSON rows, a Ray build's parts)."""
+    """Frames of `empty`'s schema, each written as row groups before the next is made."""
     import pyarrow.parquet as pq
 
     compact = pl.all().gather(pl.int_range(pl.len()))  # a slice's own arrays, not the column's
