@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from datatools.threads import ordered_map
+
 _S = np.linspace(0.0, 1.0, 401)
 
 
@@ -87,27 +89,34 @@ def candidate_pairs(sig: np.ndarray, bands: int, rows: int, docs: np.ndarray | N
     return pairs_from_keys(band_keys(sig[docs], bands, rows), docs, reach)
 
 
+def _band_pairs(band: np.ndarray, reach: int) -> list[np.ndarray]:
+    """One band's (position, position) pairs by the bucket rule of `pairs_from_keys`."""
+    out = []
+    order = _shared_key_positions(band)
+    sk = band[order]
+    run_start = np.concatenate([[True], sk[1:] != sk[:-1]])
+    first = np.maximum.accumulate(np.where(run_start, np.arange(len(sk)), 0))
+    for d in range(1, reach + 1):
+        same = np.flatnonzero(sk[d:] == sk[:-d])
+        if not len(same):
+            break
+        out.append(np.stack([order[same], order[same + d]], axis=1))
+    far = np.flatnonzero((np.arange(len(sk)) - first) > reach)
+    if len(far):
+        out.append(np.stack([order[first[far]], order[far]], axis=1))
+    return out
+
+
 def pairs_from_keys(keys: np.ndarray, docs: np.ndarray, reach: int = 8) -> np.ndarray:
     """Unique (i < j) pairs of docs sharing a band bucket, shape (m, 2); keys is (bands,
     len(docs)) from `band_keys`.
 
     Inside a bucket (a run of equal sorted keys) each document is paired with the next `reach`
     ones and with the bucket's first: all pairs for buckets of up to reach+1 documents (the
-    usual case) and linear, not quadratic, work for huge buckets of copies."""
-    out = []
-    for band in keys:
-        order = _shared_key_positions(band)
-        sk = band[order]
-        run_start = np.concatenate([[True], sk[1:] != sk[:-1]])
-        first = np.maximum.accumulate(np.where(run_start, np.arange(len(sk)), 0))
-        for d in range(1, reach + 1):
-            same = np.flatnonzero(sk[d:] == sk[:-d])
-            if not len(same):
-                break
-            out.append(np.stack([order[same], order[same + d]], axis=1))
-        far = np.flatnonzero((np.arange(len(sk)) - first) > reach)
-        if len(far):
-            out.append(np.stack([order[first[far]], order[far]], axis=1))
+    usual case) and linear, not quadratic, work for huge buckets of copies. Bands are
+    independent, and numpy's sort releases the GIL: they run on every core."""
+    out = [pairs for band_pairs in ordered_map(lambda band: _band_pairs(band, reach), keys)
+           for pairs in band_pairs]
     if not out:
         return np.zeros((0, 2), dtype=np.int64)
     p = np.sort(docs[np.concatenate(out)], axis=1)
