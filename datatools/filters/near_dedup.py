@@ -12,6 +12,7 @@ from datatools.builders.ranking import rank_score
 from datatools.frame import RECORD_LEVEL_FIELDS, field_column, field_text
 from datatools.filters import lsh, minhash
 from datatools.step import Step, partition, select_in_slices, text_slices
+from datatools.threads import ordered_map
 
 
 class NearDedupParams(BaseModel):
@@ -74,10 +75,16 @@ def band_keys_of(texts: pl.Series | Iterable[pl.Series], p: NearDedupParams):
     # Signatures exist a chunk of documents at a time: only their band keys are kept
     # (bands × 8 bytes per document instead of num_perm × 4: 168 MB, not 512 MB, at 1M) ...
     keys = np.empty((bands, len(docs)), dtype=np.uint64)
-    for lo in range(0, len(docs), SIGNATURE_CHUNK):
+
+    def chunk_keys(lo: int) -> tuple[int, np.ndarray]:
         part = docs[lo:lo + SIGNATURE_CHUNK]
         sig = minhash.signatures_of(hashes, offsets, part, p.num_perm, p.seed)
-        keys[:, lo:lo + len(part)] = lsh.band_keys(sig, bands, rows)
+        return lo, lsh.band_keys(sig, bands, rows)
+
+    # two chunks at once: one chunk's band keys (one thread) overlap the next's signatures
+    for lo, part_keys in ordered_map(chunk_keys, range(0, len(docs), SIGNATURE_CHUNK),
+                                     threads=2, ahead=2):
+        keys[:, lo:lo + part_keys.shape[1]] = part_keys
     return hashes, offsets, docs, keys
 
 
