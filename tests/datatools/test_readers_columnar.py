@@ -126,3 +126,22 @@ def test_braces_in_text_and_nesting_near_the_limit_read_as_the_line_path(tmp_pat
     assert slow.frame["prompt"].list.first().struct.field("content").to_list()[0] == code
     assert dict(zip(slow.rejects["source"], slow.rejects["reason"])) == {
         f"{path}:2": "read.too_deep", f"{path}:3": "read.malformed_json"}
+
+
+def test_three_key_pairwise_lines_get_the_general_rules_shape():
+    """`plain`'s fast path for {prompt, chosen, rejected} agrees with its general checks."""
+    from datatools.readers import columnar_trl
+
+    cases = {
+        0: [{"prompt": "q", "chosen": "a", "rejected": "b"},
+            {"prompt": " ", "chosen": "", "rejected": "b"},   # one answer set: still a pair
+            {"rejected": "b", "chosen": "a", "prompt": "q"}],  # any key order
+        -1: [{"prompt": " ", "chosen": "", "rejected": "\n"},  # all blank: the line path
+             {"prompt": "q", "chosen": 1, "rejected": "b"},    # not text
+             {"prompt": "q", "chosen": "a", "rejected": None},
+             {"prompt": ["q"], "chosen": "a", "rejected": "b"}],
+        1: [{"prompt": "q", "completion": "a", "id": "x"}],    # three keys, another shape
+    }
+    for shape, records in cases.items():
+        for record in records:
+            assert columnar_trl.plain(record) == shape, record
