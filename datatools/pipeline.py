@@ -17,8 +17,8 @@ from datatools.builders.ledger import why_empty
 from datatools.builders.ranking import best_dropped
 from datatools.frame import LEDGER_SCHEMA, stable_id, unique_record_ids
 from datatools.gates import one_class_gate
-from datatools.out_folder import OutFolder
 from datatools.memory import release_free_memory
+from datatools.out_folder import OutFolder
 from datatools.outputs import Ledger, write_outputs
 from datatools.profiling import Profile
 from datatools.recipe import LoadedRecipe
@@ -92,7 +92,7 @@ def read_sources(loaded: LoadedRecipe, limit: int | None = None, quiet: bool = F
             scores_synthesised=result.scores_synthesised, notes=result.notes(),
         ))
         prints.append(_fingerprint_source(source, loaded.workdir))
-    _release_freed_heap()
+    release_free_memory()  # the parsed lines: ~0.2 GB after a million records
     # A recipe has at least one source; one frame is used as it is (no concat copy). Ids are
     # unique within a source (the reader makes them so); across sources they may collide.
     if sink is not None:
@@ -103,20 +103,6 @@ def read_sources(loaded: LoadedRecipe, limit: int | None = None, quiet: bool = F
         frame = unique_record_ids(pl.concat(frames, how="diagonal_relaxed", rechunk=False))
     ledger = pl.concat(ledgers, how="diagonal_relaxed") if ledgers else pl.DataFrame(schema=LEDGER_SCHEMA)
     return frame, ledger, summaries, stable_id(prints, limit, __version__)
-
-
-def _release_freed_heap() -> None:
-    """Give freed heap pages back to the OS (glibc's malloc_trim). Reading turns records into
-    Python dicts and strings a batch at a time; glibc keeps the freed space (~0.2 GB after a
-    million records) unless asked, and every later step's peak would sit on top of it."""
-    import ctypes
-    import sys
-
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-        except (OSError, AttributeError):  # not glibc (musl): nothing to trim this way
-            pass
 
 
 def _fingerprint_source(source, workdir: Path) -> Any:
@@ -364,7 +350,6 @@ def _build(loaded: LoadedRecipe, out: OutFolder, limit, quiet, use_cache, backen
 
         return build_on_ray(loaded, out, ctx, limit, use_cache, profile, started)
     frame, read_ledger, sources, fingerprint = read_sources(loaded, limit, quiet, profile)
-    release_free_memory()  # the parsed lines' memory (~0.1 GB per 300k records)
     rows_read = frame.height
     handover = [frame]
     del frame  # run_steps holds the only reference from here on

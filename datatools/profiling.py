@@ -109,8 +109,8 @@ def print_profile(rows: list[dict], console=None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="profile (CPU = all threads; CPU/wall = cores kept busy; RSS now = resident at the end)",
-                  title_justify="left")
+    table = Table(title="profile (CPU = all threads; CPU/wall = cores kept busy; "
+                        "RSS now = resident at the end)", title_justify="left")
     for col in ("phase", "wall s", "CPU s", "CPU/wall", "% wall", "peak RSS MiB",
                 "RSS now"):
         table.add_column(col, justify="left" if col == "phase" else "right")

@@ -3,8 +3,6 @@ some of each core's time to other guests ("steal"), and other processes use some
 benchmark's wall clock then says little about the code. Read from Linux's /proc/stat."""
 from __future__ import annotations
 
-import os
-
 # /proc/stat "cpu" fields, in USER_HZ ticks: user nice system idle iowait irq softirq steal
 _BUSY = (0, 1, 2, 5, 6)
 _STEAL = 7
@@ -27,7 +25,6 @@ class HostCPU:
     def __init__(self) -> None:
         self.steal_pct: float | None = None
         self.busy_pct: float | None = None
-        self.cores = os.cpu_count() or 1
 
     def __enter__(self) -> "HostCPU":
         self._start = _ticks()
