@@ -143,6 +143,59 @@ def test_sft_best_answers_equal_the_per_record_rule(min_score):
     assert any(reason == "build.sft.unranked" for _, reason in want_skipped)
 
 
+def _random_candidate_frame(seed: int, records: int = 300):
+    """Records of 1-4 answers with tied, missing and label-only scores, some without an answer."""
+    import random
+
+    rng = random.Random(seed)
+    rows = []
+    for r in range(records):
+        cands = []
+        for k in range(rng.choice([1, 1, 2, 3, 4])):
+            score = rng.choice([None, None, 0.0, 0.25, 0.5, 1.0, 1.0])
+            label = rng.choice([None, None, True, False]) if score is None else None
+            cands.append({"content": rng.choice(["a", "b", f"t{r}-{k}"]), "score": score,
+                          "label": label, "model": f"m{k}"})
+        rows += rows_from_record(f"r{r}", f"f:{r}", [{"role": "user", "content": f"q{r}"}],
+                                 cands, {"k": r} if r % 3 else None)
+    frame = frame_from_rows(rows)
+    return frame.with_columns(
+        pl.when(pl.int_range(pl.len()) % 17 == 5).then(None).otherwise(pl.col("completion"))
+        .alias("completion"))
+
+
+def test_pairwise_pairs_equal_the_per_record_rule():
+    """chosen = the first best-ranked answer, rejected = the first worst one (nulls skipped);
+    records with fewer than two answers or scores, or only ties, make no pair."""
+    frame = _random_candidate_frame(11)
+    records: dict[str, list[dict]] = {}
+    for r in frame.iter_rows(named=True):
+        if r["completion"] is not None:
+            records.setdefault(r["id"], []).append(r)
+    want, want_skipped = [], []
+    for rid, answers in records.items():
+        scores = [a["score"] if a["score"] is not None
+                  else (None if a["label"] is None else float(a["label"])) for a in answers]
+        scored = [j for j, x in enumerate(scores) if x is not None]
+        if len(answers) < 2 or len(scored) < 2:
+            want_skipped.append((rid, "single_candidate" if len(answers) < 2 else "unscored"))
+            continue
+        best = max(scored, key=lambda j: scores[j])   # max/min keep the first of equals
+        worst = min(scored, key=lambda j: scores[j])
+        if scores[best] == scores[worst]:
+            want_skipped.append((rid, "tie"))
+            continue
+        want.append((rid, answers[best]["completion"], answers[worst]["completion"],
+                     scores[best], scores[worst]))
+    pairs, skipped = build_pairwise(frame)
+    got = [(r["id"], r["chosen"][0]["content"], r["rejected"][0]["content"], r["score_chosen"],
+            r["score_rejected"]) for r in pairs.iter_rows(named=True)]
+    assert got == want
+    reasons = {(i, w.removeprefix("build.pairwise.")) for i, w in zip(skipped["id"], skipped["reason"])}
+    assert set(want_skipped) <= reasons
+    assert {"tie", "unscored", "single_candidate"} <= {w for _, w in want_skipped}
+
+
 def test_outputs_load_with_datasets_in_trl_columns(tmp_path):
     pairs, _ = build_pairwise(judged())
     (tmp_path / "pairwise").mkdir()
