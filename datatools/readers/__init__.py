@@ -21,7 +21,7 @@ from datatools.frame import LEDGER_SCHEMA
 from datatools.formats.detect import SAMPLE_SIZE
 from datatools.readers.files import file_kind, iter_file
 from datatools.readers.json_file import add_json_line
-from datatools.readers.hf import is_saved_dataset, read_hub, read_saved
+from datatools.readers.hf import is_saved_dataset, iter_hub, iter_saved
 from datatools.readers.raw import RawPart
 from datatools.readers.rows import DeferredIds, frame_from_candidate_rows, parse_part
 
@@ -240,7 +240,8 @@ def _nested_value(record: dict, path: list[str]):
 def iter_parts(source: Source, workdir: Path, limit: int | None):
     """The source's RawParts in order; a JSONL file comes in batches of BATCH records."""
     if source.hub is not None:
-        yield read_hub(source.hub, source.split, source.config, source.revision, limit)
+        yield from iter_hub(source.hub, source.split, source.config, source.revision, limit,
+                            BATCH)
         return
     path = Path(source.path).expanduser()
     path = path if path.is_absolute() else workdir / path
@@ -249,7 +250,7 @@ def iter_parts(source: Source, workdir: Path, limit: int | None):
     if path.is_file():
         yield from iter_file(path, source.path, limit, BATCH)
     elif is_saved_dataset(path):
-        yield read_saved(path, source.path, source.split, limit)
+        yield from iter_saved(path, source.path, source.split, limit, BATCH)
     else:
         yield from _read_folder(path, source.path, source.split, limit)
 

@@ -25,25 +25,29 @@ def file_kind(path: Path) -> str | None:
 
 
 def read_file(path: Path, name: str, limit: int | None) -> RawPart:
-    """A JSON, CSV or Parquet file whole (JSONL streams through `iter_file`)."""
+    """A JSON or CSV file whole (JSONL and Parquet stream through `iter_file`)."""
     kind = file_kind(path)
-    if kind is None:
+    if kind not in ("json", "csv"):
         suffix = "".join(path.suffixes) or "(none)"
         raise SourceError(Problem(name, f"unsupported file type {suffix}; supported: .jsonl, "
                                   f".json, .csv (optionally .gz), .parquet"))
     part = RawPart(name, limit)
     try:
-        {"json": read_json, "csv": read_csv, "parquet": read_parquet}[kind](
-            path, part)
+        {"json": read_json, "csv": read_csv}[kind](path, part)
     except (OSError, EOFError, zlib.error) as err:  # unreadable, not gzip, truncated/corrupt gzip
         raise SourceError(Problem(name, f"cannot read file: {err}")) from err
     return part
 
 
 def iter_file(path: Path, name: str, limit: int | None, batch: int):
-    """`read_file` in parts of up to `batch` records: JSONL streams (so a million-record file
-    never sits in memory as Python objects all at once); other kinds load whole."""
-    if file_kind(path) != "jsonl":
+    """`read_file` in parts of up to `batch` records: JSONL and Parquet stream (so a
+    million-record file never sits in memory as Python objects all at once); JSON and CSV
+    load whole."""
+    kind = file_kind(path)
+    if kind == "parquet":
+        yield from iter_parquet(path, name, limit, batch)
+        return
+    if kind != "jsonl":
         yield read_file(path, name, limit)
         return
     part, before, lineno = RawPart(name, limit), 0, 0
@@ -63,13 +67,38 @@ def iter_file(path: Path, name: str, limit: int | None, batch: int):
     yield part
 
 
-def read_parquet(path: Path, part: RawPart) -> None:
+def parquet_rows(path: Path, name: str) -> int:
+    """The file's row count, from its footer (no data is read)."""
     import polars as pl
 
     try:
-        frame = pl.read_parquet(path, n_rows=part.limit)
-    except pl.exceptions.PolarsError as err:
-        raise SourceError(Problem(part.name, f"cannot read parquet: {err}")) from err
-    for index, row in enumerate(frame.iter_rows(named=True)):
-        part.add(row, f"{part.name}:{index}")
+        return pl.scan_parquet(path).select(pl.len()).collect().item()
+    except (pl.exceptions.PolarsError, OSError) as err:
+        raise SourceError(Problem(name, f"cannot read parquet: {err}")) from err
+
+
+def parquet_slice(path: Path, name: str, start: int, end: int) -> RawPart:
+    """Rows start..end-1 of a parquet file as one part, located `name:index` (0-based, the
+    row's index in the file). Polars reads only the row groups the slice touches."""
+    import polars as pl
+
+    part = RawPart(name)
+    try:
+        frame = pl.scan_parquet(path).slice(start, end - start).collect()
+    except (pl.exceptions.PolarsError, OSError) as err:
+        raise SourceError(Problem(name, f"cannot read parquet: {err}")) from err
+    for index, row in enumerate(frame.iter_rows(named=True), start):
+        part.add(row, f"{name}:{index}")
+    return part
+
+
+def iter_parquet(path: Path, name: str, limit: int | None, batch: int):
+    """A parquet file in parts of `batch` rows: the rows of one part are Python objects at a
+    time, not the whole file's (a parquet file of 1M records had them all at once)."""
+    rows = parquet_rows(path, name)
+    rows = rows if limit is None else min(rows, limit)
+    for start in range(0, rows, batch):
+        yield parquet_slice(path, name, start, min(start + batch, rows))
+    if not rows:
+        yield RawPart(name, limit)
 

@@ -25,26 +25,32 @@ def _pick_split(dataset, split: str, name: str):
     return dataset
 
 
-def _fill(part: RawPart, dataset, prefix: str) -> RawPart:
-    if part.limit is not None:
-        dataset = dataset.select(range(min(part.limit, len(dataset))))
-    for index, row in enumerate(dataset):
-        part.add(row, f"{prefix}:{index}")
-    return part
+def _parts(dataset, name: str, limit: int | None, batch: int):
+    """The dataset's rows in parts of `batch` (Python objects for one part at a time, not the
+    whole dataset's), located `name:index` as `dataset[index]`."""
+    rows = len(dataset) if limit is None else min(limit, len(dataset))
+    for start in range(0, rows, batch):
+        part = RawPart(name)
+        for index, row in enumerate(dataset.select(range(start, min(start + batch, rows))),
+                                    start):
+            part.add(row, f"{name}:{index}")
+        yield part
+    if not rows:
+        yield RawPart(name, limit)
 
 
-def read_saved(folder: Path, name: str, split: str, limit: int | None) -> RawPart:
+def iter_saved(folder: Path, name: str, split: str, limit: int | None, batch: int):
     from datasets import load_from_disk
 
     try:
         dataset = load_from_disk(str(folder))
     except Exception as err:  # datasets raises many types; all mean "this folder is unusable"
         raise SourceError(Problem(name, f"cannot load saved dataset: {err}")) from err
-    return _fill(RawPart(name, limit), _pick_split(dataset, split, name), name)
+    yield from _parts(_pick_split(dataset, split, name), name, limit, batch)
 
 
-def read_hub(hub: str, split: str, config: str | None, revision: str | None,
-             limit: int | None) -> RawPart:
+def iter_hub(hub: str, split: str, config: str | None, revision: str | None,
+             limit: int | None, batch: int):
     """A Hub dataset (or anything `datasets.load_dataset` accepts as a path)."""
     from datasets import load_dataset
 
@@ -54,4 +60,4 @@ def read_hub(hub: str, split: str, config: str | None, revision: str | None,
     except Exception as err:  # not found, offline, bad config or split: all unusable as a whole
         raise SourceError(Problem(name, f"cannot load from the Hub: {type(err).__name__}: "
                                   f"{err}")) from err
-    return _fill(RawPart(name, limit), dataset, name)
+    yield from _parts(dataset, name, limit, batch)

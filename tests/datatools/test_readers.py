@@ -245,6 +245,39 @@ def test_saved_dataset_split_folder_and_load_dataset_path(tmp_path):
         read_source(Source(hub=str(tmp_path / "no-such-dataset")), tmp_path)
 
 
+def test_parquet_saved_and_hub_stream_in_batches_with_the_same_result(tmp_path, monkeypatch):
+    """Parquet files, saved datasets and Hub datasets are read a batch of rows at a time; the
+    frame, ids (repeats get ~N across batches), locations and ledger rows are those of one
+    batch, and a limit still stops at the right row."""
+    import datatools.readers as readers
+    from datasets import Dataset
+
+    rows = [{"prompt": f"q{i % 4}", "chosen": f"good {i % 4}", "rejected": f"bad {i}",
+             "id": None if i % 3 else f"own-{i % 2}"} for i in range(11)]
+    rows[5] = {"prompt": "", "chosen": "", "rejected": "", "id": None}  # an empty record
+    pl.DataFrame(rows).write_parquet(tmp_path / "p.parquet", row_group_size=4)
+    Dataset.from_list(rows).save_to_disk(str(tmp_path / "saved"))
+    (tmp_path / "hub").mkdir()
+    pl.DataFrame(rows).write_parquet(tmp_path / "hub" / "train.parquet")
+
+    def reads(limit):
+        return [read_source(s, tmp_path, limit=limit) for s in (
+            Source(path="p.parquet"), Source(path="saved"), Source(hub=str(tmp_path / "hub")))]
+
+    whole = {limit: reads(limit) for limit in (None, 7)}
+    monkeypatch.setattr(readers, "BATCH", 3)
+    for limit, wanted in whole.items():
+        for got, want in zip(reads(limit), wanted):
+            assert got.frame.equals(want.frame) and got.rejects.equals(want.rejects)
+            assert got.records == want.records == (limit or 11)
+    parquet = whole[None][0]
+    assert parquet.rejects["reason"].to_list() == ["read.empty_record"]
+    assert parquet.rejects["source"].to_list() == ["p.parquet:5"]
+    assert parquet.frame["source"].to_list()[-1] == "p.parquet:10"
+    ids = set(parquet.frame["id"])
+    assert {"own-0", "own-0~2", "own-1", "own-1~2"} <= ids  # rows 0, 6 and 3, 9: other batches
+
+
 def test_limit_columns_forced_format_and_ids(tmp_path):
     rows = [{"q": "same", "a": "x"}, {"q": "same", "a": "x"}, {"q": "other", "a": "y",
                                                                 "id": 7, "topic": "t"}]
