@@ -19,7 +19,7 @@ from datatools.schemas.recipe import Source
 from datatools.formats import combine_kinds, detect_name
 from datatools.frame import LEDGER_SCHEMA
 from datatools.formats.detect import SAMPLE_SIZE
-from datatools.readers.files import file_kind, iter_file
+from datatools.readers.files import file_kind, iter_file, parquet_records
 from datatools.readers.json_file import add_json_line
 from datatools.readers.hf import is_saved_dataset, iter_hub, iter_saved
 from datatools.readers.raw import RawPart
@@ -143,17 +143,19 @@ def _result(source: Source, frames: _Pieces, rejects: list, formats: list, kinds
 
 def _read_columnar(source: Source, workdir: Path, limited: bool,
                    sink=None) -> ReadResult | None:
-    """A plain local JSONL file in one of the formats `readers.columnar` reads, read columnar;
-    None when the source is anything else (then the per-line path reads it)."""
-    from datatools.readers.columnar import FORMATS, read_jsonl
-    from datatools.readers.parallel import read_jsonl_parallel, read_workers
+    """A plain local JSONL or parquet file in one of the formats `readers.columnar` reads,
+    read columnar; None when the source is anything else (then the per-line path reads it)."""
+    from datatools.readers.columnar import FORMATS
 
     if source.path is None or source.columns or limited or (
             source.format != "auto" and source.format not in FORMATS):
         return None
     path = Path(source.path).expanduser()
     path = path if path.is_absolute() else workdir / path
-    if not path.is_file() or file_kind(path) != "jsonl" or path.suffix.lower() == ".gz":
+    kind = file_kind(path) if path.is_file() else None
+    if kind == "parquet":
+        return _read_parquet_columnar(source, path, sink)
+    if kind != "jsonl" or path.suffix.lower() == ".gz":
         return None
     with open(path, "rb") as fh:
         if fh.read(3) == b"\xef\xbb\xbf":
@@ -167,12 +169,28 @@ def _read_columnar(source: Source, workdir: Path, limited: bool,
                     add_json_line(sample, line, f"{source.path}:{lineno}")
                 if len(sample.records) >= SAMPLE_SIZE:
                     break
-        try:
-            fmt = detect_name(sample.records, source.path) if sample.records else None
-        except SourceError:
+        fmt = _columnar_format(sample)
+        if fmt is None:
             return None
-        if fmt not in FORMATS:
-            return None
+    return _read_jsonl_columnar(source, path, fmt, sink)
+
+
+def _columnar_format(sample: RawPart) -> str | None:
+    """The format the per-line path would detect from a file's first records, when it is one
+    the columnar reader reads (else None)."""
+    from datatools.readers.columnar import FORMATS
+
+    try:
+        fmt = detect_name(sample.records, sample.name) if sample.records else None
+    except SourceError:
+        return None
+    return fmt if fmt in FORMATS else None
+
+
+def _read_jsonl_columnar(source: Source, path: Path, fmt: str, sink) -> ReadResult:
+    from datatools.readers.columnar import read_jsonl
+    from datatools.readers.parallel import read_jsonl_parallel, read_workers
+
     notes: Counter[str] = Counter()
     frames = _Pieces(sink)
     in_tasks = getattr(sink, "read_in_ranges", None)  # the Ray executor's read tasks
@@ -187,6 +205,28 @@ def _read_columnar(source: Source, workdir: Path, limited: bool,
     else:
         ids = Counter() if sink is None else DeferredIds()
         _, rejects, seen, kinds = read_jsonl(path, source.path, fmt, ids, notes, frames)
+    return _result(source, frames, rejects, [fmt], kinds, seen, notes)
+
+
+def _read_parquet_columnar(source: Source, path: Path, sink) -> ReadResult | None:
+    """A parquet file's rows (decoded as the per-row path decodes them) read columnar."""
+    from datatools.readers.columnar import read_records
+
+    fmt = source.format
+    if fmt == "auto":  # the per-line path detects from the first records of the first part
+        sample = RawPart(source.path)
+        for index, row in parquet_records(path, source.path, SAMPLE_SIZE):
+            sample.add(row, f"{source.path}:{index}")
+            if len(sample.records) >= SAMPLE_SIZE or sample.seen >= BATCH:
+                break
+        fmt = _columnar_format(sample)
+        if fmt is None:
+            return None
+    notes: Counter[str] = Counter()
+    frames = _Pieces(sink)
+    ids = Counter() if sink is None else DeferredIds()
+    _, rejects, seen, kinds = read_records(source.path, fmt, ids, notes, frames,
+                                           parquet_records(path, source.path, BATCH))
     return _result(source, frames, rejects, [fmt], kinds, seen, notes)
 
 

@@ -137,20 +137,64 @@ def read_jsonl(path: Path, name: str, fmt: str, ids: Counter, notes: Counter | N
     if lines is None:
         with open(path, "rb") as fh:
             return read_jsonl(path, name, fmt, ids, notes, frames, enumerate(fh, 1))
+    return _read(name, fmt, ids, notes, frames, lines, _JsonLines)
+
+
+def read_records(name: str, fmt: str, ids: Counter, notes: Counter | None = None,
+                 frames: list | None = None, records=()):
+    """`read_jsonl` for records already decoded: (index, dict) pairs, e.g. a parquet file's
+    rows (`iter_rows(named=True)`, as the per-row path reads them), located `name:index`."""
+    return _read(name, fmt, ids, notes, frames, records, _Decoded)
+
+
+class _JsonLines:
+    """A JSONL line: decoded by orjson (nesting past its limit raises: the line path then);
+    a deep line goes to the line path's depth check; the line path is `add_json_line`."""
+    decode = staticmethod(orjson.loads)
+    errors = (orjson.JSONDecodeError, RecordError)
+
+    @staticmethod
+    def shallow(line: bytes) -> bool:
+        return line.count(b"{") + line.count(b"[") <= MAX_DEPTH
+
+    fallback = staticmethod(add_json_line)
+
+
+class _Decoded:
+    """A record already decoded (a parquet row): the per-row path is `RawPart.add`, which has
+    no depth limit."""
+    errors = (RecordError,)
+
+    @staticmethod
+    def decode(d):
+        return d
+
+    @staticmethod
+    def shallow(d) -> bool:
+        return True
+
+    @staticmethod
+    def fallback(part: RawPart, d, where: str) -> None:
+        part.add(d, where)
+
+
+def _read(name: str, fmt: str, ids: Counter, notes: Counter | None, frames: list | None,
+          items, how) -> tuple[list, list, int, set]:
     notes = notes if notes is not None else Counter()
     frames = frames if frames is not None else []
     plain, keys = PLAIN[fmt], ADAPTERS[fmt].KEYS
+    decode, errors, shallow, fallback = how.decode, how.errors, how.shallow, how.fallback
     rejects, kinds, seen = [], set(), 0
     trl_standard = fmt == "trl"
     cols, fallback_rows, count = _Columns(), [], 0
     std = columnar_trl.Columns() if trl_standard else None
-    for lineno, line in lines:
-        if not line or line.isspace():  # (isspace stops at the first other byte; strip copies)
-            continue
+    for lineno, line in items:
+        if type(line) is bytes and (not line or line.isspace()):  # a blank line (isspace
+            continue  # stops at the first other byte; strip copies)
         seen += 1
         parsed = None
         try:
-            d = orjson.loads(line)  # (nesting past orjson's limit raises: the line path then)
+            d = decode(line)
             shape = columnar_trl.plain(d) if trl_standard else -1
             if shape >= 0:  # scalars only: depth 1, so no depth check
                 _add_standard(std, d, shape, lineno, ids, notes)
@@ -161,10 +205,10 @@ def read_jsonl(path: Path, name: str, fmt: str, ids: Counter, notes: Counter | N
                         frames, cols, std, fallback_rows, name)
                 continue
             # a deep line goes to the line path's depth check
-            if (line.count(b"{") + line.count(b"[") <= MAX_DEPTH and type(d) is dict
+            if (type(d) is dict and shallow(line)
                     and not all(_blank(v) for v in d.values())):
                 parsed = plain(d)
-        except (orjson.JSONDecodeError, RecordError):
+        except errors:
             parsed = None
         where = f"{name}:{lineno}"
         if parsed is not None:
@@ -184,7 +228,7 @@ def read_jsonl(path: Path, name: str, fmt: str, ids: Counter, notes: Counter | N
                 notes.update(f"unused:{key}" for key in d if key in parsed.meta)
         else:  # the per-line path, in place: same rows, same ledger rows
             part = RawPart(name)
-            add_json_line(part, line, where)
+            fallback(part, line, where)
             rejects.extend(part.rejects)
             if part.records:
                 record = part.records[0]

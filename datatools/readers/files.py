@@ -77,28 +77,40 @@ def parquet_rows(path: Path, name: str) -> int:
         raise SourceError(Problem(name, f"cannot read parquet: {err}")) from err
 
 
-def parquet_slice(path: Path, name: str, start: int, end: int) -> RawPart:
-    """Rows start..end-1 of a parquet file as one part, located `name:index` (0-based, the
-    row's index in the file). Polars reads only the row groups the slice touches."""
+def _parquet_frame(path: Path, name: str, start: int, rows: int):
+    """Rows start..start+rows-1 of a parquet file (Polars reads only the row groups they are in)."""
     import polars as pl
 
-    part = RawPart(name)
     try:
-        frame = pl.scan_parquet(path).slice(start, end - start).collect()
+        return pl.scan_parquet(path).slice(start, rows).collect()
     except (pl.exceptions.PolarsError, OSError) as err:
         raise SourceError(Problem(name, f"cannot read parquet: {err}")) from err
-    for index, row in enumerate(frame.iter_rows(named=True), start):
-        part.add(row, f"{name}:{index}")
-    return part
+
+
+def parquet_records(path: Path, name: str, batch: int, limit: int | None = None):
+    """(index, row dict) of every row, `batch` rows decoded at a time (index: 0-based, the
+    row's index in the file, as in `name:index`). The next batch is read from the file on
+    another thread while this one's rows are taken (Polars releases the GIL)."""
+    from datatools.threads import ordered_map
+
+    rows = parquet_rows(path, name)
+    rows = rows if limit is None else min(rows, limit)
+    starts = range(0, rows, batch)
+    frames = ordered_map(lambda start: _parquet_frame(path, name, start, min(batch, rows - start)),
+                         starts, threads=2, ahead=2) if len(starts) > 1 else \
+        (_parquet_frame(path, name, start, min(batch, rows - start)) for start in starts)
+    for start, frame in zip(starts, frames):
+        yield from enumerate(frame.iter_rows(named=True), start)
 
 
 def iter_parquet(path: Path, name: str, limit: int | None, batch: int):
     """A parquet file in parts of `batch` rows: the rows of one part are Python objects at a
     time, not the whole file's (a parquet file of 1M records had them all at once)."""
-    rows = parquet_rows(path, name)
-    rows = rows if limit is None else min(rows, limit)
-    for start in range(0, rows, batch):
-        yield parquet_slice(path, name, start, min(start + batch, rows))
-    if not rows:
-        yield RawPart(name, limit)
-
+    part, parts = RawPart(name), 0
+    for index, row in parquet_records(path, name, batch, limit):
+        part.add(row, f"{name}:{index}")
+        if part.seen >= batch:
+            yield part
+            part, parts = RawPart(name), parts + 1
+    if part.seen or not parts:
+        yield part

@@ -1,0 +1,88 @@
+"""Differential test: a parquet file read column-wise gives exactly what the per-row path
+gives (frame, ids, ledger rows with file and row, kinds, notes), for every format the columnar
+reader takes, on files whose rows have what parquet really holds: nulls for absent keys,
+struct metadata, non-JSON values (dates, bytes, decimals), repeated ids, empty rows."""
+import datetime as dt
+import decimal
+import random
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from datatools.readers import _read_columnar, columnar, read_source
+from datatools.schemas.errors import SourceError
+from datatools.schemas.recipe import Source
+from tests.datatools.test_readers_columnar import LINES
+from tests.datatools.test_readers_columnar_shapes import SHAPES
+from tests.read_paths import assert_paths_agree
+
+ODD = {"when": dt.datetime(2026, 1, 2, 3, 4), "day": dt.date(2026, 1, 2),
+       "blob": b"\x00\xff", "price": decimal.Decimal("1.50")}
+
+
+def _groups(records: list[dict]) -> list[list[dict]]:
+    """The records split into groups parquet can hold as one table (one type per column)."""
+    groups: list[list[dict]] = []
+    for record in records:
+        for group in groups:
+            try:  # (pyarrow infers a column's type from its first values: both orders)
+                pa.Table.from_pylist(group + [record])
+                pa.Table.from_pylist([record] + group)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+                continue
+            group.append(record)
+            break
+        else:
+            try:
+                pa.Table.from_pylist([record])
+            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+                continue  # not storable in parquet at all (e.g. a bare empty list)
+            groups.append([record])
+    return groups
+
+
+def _files(tmp_path, fmt: str, rng: random.Random) -> list:
+    """Parquet files of the format's shapes: each group repeated with copies (repeated ids),
+    extra non-JSON columns on some rows, and one row of nulls (an empty record)."""
+    shapes = SHAPES[fmt] + (LINES if fmt == "trl" else [])
+    paths = []
+    for g, group in enumerate(_groups(shapes)):
+        rows = [dict(rng.choice(group)) for _ in range(60)] + [dict(r) for r in group]
+        for row in rows[::7]:
+            row.update(ODD)
+        rows.insert(3, {})  # every column null: an empty record
+        path = tmp_path / f"{fmt}-{g}.parquet"
+        pq.write_table(pa.Table.from_pylist(rows), path, row_group_size=16)
+        paths.append(path)
+    return paths
+
+
+@pytest.mark.parametrize("batch", [5, 50_000])
+@pytest.mark.parametrize("fmt", sorted(SHAPES))
+def test_parquet_columnar_equals_per_row(tmp_path, monkeypatch, fmt, batch):
+    import datatools.readers as readers
+
+    monkeypatch.setattr(readers, "BATCH", batch)
+    monkeypatch.setattr(columnar, "CHUNK", batch)
+    taken, reasons, meta = 0, set(), False
+    for path in _files(tmp_path, fmt, random.Random(batch)):
+        for forced in ("auto", fmt):
+            src = Source(path=str(path), format=forced)
+            try:
+                if _read_columnar(src, tmp_path, False) is None:
+                    continue  # its first rows are another format: the per-row path reads it
+            except SourceError as err:  # no good row at all: the per-row path says the same
+                with pytest.raises(SourceError) as per_row:
+                    read_source(src, tmp_path, limit=10 ** 9)
+                # (the same counts; the per-row path names a batch's unreadable rows first)
+                assert str(per_row.value).split(" (")[0] == str(err).split(" (")[0]
+                continue
+            taken += 1
+            slow = assert_paths_agree(src, tmp_path)
+            reasons |= set(slow.rejects["reason"])
+            meta |= bool(slow.frame["meta"].str.contains("2026-01-02").any())
+            assert slow.frame["source"].str.contains(r"\.parquet:\d+$").all()
+    assert taken >= 2  # the columnar path was taken, forced and detected
+    assert "read.empty_record" in reasons
+    assert meta  # the non-JSON values went to meta as the per-row path writes them
