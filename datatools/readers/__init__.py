@@ -21,7 +21,9 @@ from datatools.frame import LEDGER_SCHEMA
 from datatools.formats.detect import SAMPLE_SIZE
 from datatools.readers.files import file_kind, iter_file, parquet_records
 from datatools.readers.json_file import add_json_line
-from datatools.readers.hf import is_saved_dataset, iter_hub, iter_saved
+from datatools.readers.hf import (
+    dataset_records, hub_name, is_saved_dataset, iter_hub, iter_saved, load_hub, load_saved,
+)
 from datatools.readers.raw import RawPart
 from datatools.readers.rows import DeferredIds, frame_from_candidate_rows, parse_part
 
@@ -143,18 +145,27 @@ def _result(source: Source, frames: _Pieces, rejects: list, formats: list, kinds
 
 def _read_columnar(source: Source, workdir: Path, limited: bool,
                    sink=None) -> ReadResult | None:
-    """A plain local JSONL or parquet file in one of the formats `readers.columnar` reads,
-    read columnar; None when the source is anything else (then the per-line path reads it)."""
+    """A plain local JSONL or parquet file, a saved dataset or a Hub dataset in one of the
+    formats `readers.columnar` reads, read columnar; None when the source is anything else
+    (then the per-line path reads it)."""
     from datatools.readers.columnar import FORMATS
 
-    if source.path is None or source.columns or limited or (
-            source.format != "auto" and source.format not in FORMATS):
+    if source.columns or limited or (source.format != "auto" and source.format not in FORMATS):
         return None
+    if source.hub is not None:
+        dataset = load_hub(source.hub, source.split, source.config, source.revision)
+        return _read_records_columnar(source, hub_name(source.hub),
+                                      lambda batch: dataset_records(dataset, batch), sink)
     path = Path(source.path).expanduser()
     path = path if path.is_absolute() else workdir / path
+    if path.is_dir() and is_saved_dataset(path):
+        dataset = load_saved(path, source.path, source.split)
+        return _read_records_columnar(source, source.path,
+                                      lambda batch: dataset_records(dataset, batch), sink)
     kind = file_kind(path) if path.is_file() else None
     if kind == "parquet":
-        return _read_parquet_columnar(source, path, sink)
+        return _read_records_columnar(
+            source, source.path, lambda batch: parquet_records(path, source.path, batch), sink)
     if kind != "jsonl" or path.suffix.lower() == ".gz":
         return None
     with open(path, "rb") as fh:
@@ -208,15 +219,16 @@ def _read_jsonl_columnar(source: Source, path: Path, fmt: str, sink) -> ReadResu
     return _result(source, frames, rejects, [fmt], kinds, seen, notes)
 
 
-def _read_parquet_columnar(source: Source, path: Path, sink) -> ReadResult | None:
-    """A parquet file's rows (decoded as the per-row path decodes them) read columnar."""
+def _read_records_columnar(source: Source, name: str, records, sink) -> ReadResult | None:
+    """Decoded records (`records(batch)`: (index, row) pairs of a parquet file or a dataset,
+    as the per-row path decodes them) read columnar."""
     from datatools.readers.columnar import read_records
 
     fmt = source.format
-    if fmt == "auto":  # the per-line path detects from the first records of the first part
-        sample = RawPart(source.path)
-        for index, row in parquet_records(path, source.path, SAMPLE_SIZE):
-            sample.add(row, f"{source.path}:{index}")
+    if fmt == "auto":  # the per-row path detects from the first records of the first part
+        sample = RawPart(name)
+        for index, row in records(SAMPLE_SIZE):
+            sample.add(row, f"{name}:{index}")
             if len(sample.records) >= SAMPLE_SIZE or sample.seen >= BATCH:
                 break
         fmt = _columnar_format(sample)
@@ -225,8 +237,7 @@ def _read_parquet_columnar(source: Source, path: Path, sink) -> ReadResult | Non
     notes: Counter[str] = Counter()
     frames = _Pieces(sink)
     ids = Counter() if sink is None else DeferredIds()
-    _, rejects, seen, kinds = read_records(source.path, fmt, ids, notes, frames,
-                                           parquet_records(path, source.path, BATCH))
+    _, rejects, seen, kinds = read_records(name, fmt, ids, notes, frames, records(BATCH))
     return _result(source, frames, rejects, [fmt], kinds, seen, notes)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from datatools.readers.csv_file import read_csv
 from datatools.readers.json_file import add_json_line, read_json
-from datatools.readers.raw import RawPart
+from datatools.readers.raw import RawPart, parts_of
 from datatools.readers.text import byte_lines
 from datatools.schemas.errors import Problem, SourceError
 
@@ -106,11 +106,4 @@ def parquet_records(path: Path, name: str, batch: int, limit: int | None = None)
 def iter_parquet(path: Path, name: str, limit: int | None, batch: int):
     """A parquet file in parts of `batch` rows: the rows of one part are Python objects at a
     time, not the whole file's (a parquet file of 1M records had them all at once)."""
-    part, parts = RawPart(name), 0
-    for index, row in parquet_records(path, name, batch, limit):
-        part.add(row, f"{name}:{index}")
-        if part.seen >= batch:
-            yield part
-            part, parts = RawPart(name), parts + 1
-    if part.seen or not parts:
-        yield part
+    yield from parts_of(parquet_records(path, name, batch, limit), name, batch)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from datatools.schemas.errors import Problem, SourceError
 
-from datatools.readers.raw import RawPart
+from datatools.readers.raw import parts_of
 
 
 def is_saved_dataset(folder: Path) -> bool:
@@ -25,39 +25,46 @@ def _pick_split(dataset, split: str, name: str):
     return dataset
 
 
-def _parts(dataset, name: str, limit: int | None, batch: int):
-    """The dataset's rows in parts of `batch` (Python objects for one part at a time, not the
-    whole dataset's), located `name:index` as `dataset[index]`."""
+def dataset_records(dataset, batch: int, limit: int | None = None):
+    """(index, row dict) of the dataset's rows, `batch` rows at a time (Python objects for one
+    batch at a time, not the whole dataset's); index as in `dataset[index]`."""
     rows = len(dataset) if limit is None else min(limit, len(dataset))
     for start in range(0, rows, batch):
-        part = RawPart(name)
-        for index, row in enumerate(dataset.select(range(start, min(start + batch, rows))),
-                                    start):
-            part.add(row, f"{name}:{index}")
-        yield part
-    if not rows:
-        yield RawPart(name, limit)
+        yield from enumerate(dataset.select(range(start, min(start + batch, rows))), start)
 
 
-def iter_saved(folder: Path, name: str, split: str, limit: int | None, batch: int):
+def load_saved(folder: Path, name: str, split: str):
+    """A folder saved with `save_to_disk` (the recipe's split of a DatasetDict)."""
     from datasets import load_from_disk
 
     try:
         dataset = load_from_disk(str(folder))
     except Exception as err:  # datasets raises many types; all mean "this folder is unusable"
         raise SourceError(Problem(name, f"cannot load saved dataset: {err}")) from err
-    yield from _parts(_pick_split(dataset, split, name), name, limit, batch)
+    return _pick_split(dataset, split, name)
+
+
+def hub_name(hub: str) -> str:
+    return f"hub:{hub}"
+
+
+def load_hub(hub: str, split: str, config: str | None, revision: str | None):
+    """A Hub dataset (or anything `datasets.load_dataset` accepts as a path)."""
+    from datasets import load_dataset
+
+    try:
+        return load_dataset(hub, config, split=split, revision=revision)
+    except Exception as err:  # not found, offline, bad config or split: all unusable as a whole
+        raise SourceError(Problem(hub_name(hub), f"cannot load from the Hub: "
+                                  f"{type(err).__name__}: {err}")) from err
+
+
+def iter_saved(folder: Path, name: str, split: str, limit: int | None, batch: int):
+    yield from parts_of(dataset_records(load_saved(folder, name, split), batch, limit), name,
+                        batch)
 
 
 def iter_hub(hub: str, split: str, config: str | None, revision: str | None,
              limit: int | None, batch: int):
-    """A Hub dataset (or anything `datasets.load_dataset` accepts as a path)."""
-    from datasets import load_dataset
-
-    name = f"hub:{hub}"
-    try:
-        dataset = load_dataset(hub, config, split=split, revision=revision)
-    except Exception as err:  # not found, offline, bad config or split: all unusable as a whole
-        raise SourceError(Problem(name, f"cannot load from the Hub: {type(err).__name__}: "
-                                  f"{err}")) from err
-    yield from _parts(dataset, name, limit, batch)
+    yield from parts_of(dataset_records(load_hub(hub, split, config, revision), batch, limit),
+                        hub_name(hub), batch)

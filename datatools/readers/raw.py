@@ -75,3 +75,16 @@ class RawPart:
         self.seen += 1
         self.records.append(value)
         self.sources.append(source)
+
+
+def parts_of(records, name: str, batch: int):
+    """(index, record) pairs (parquet rows, a dataset's rows) as RawParts of `batch` records
+    located `name:index`; one empty part when there are none."""
+    part, parts = RawPart(name), 0
+    for index, record in records:
+        part.add(record, f"{name}:{index}")
+        if part.seen >= batch:
+            yield part
+            part, parts = RawPart(name), parts + 1
+    if part.seen or not parts:
+        yield part

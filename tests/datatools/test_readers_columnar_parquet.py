@@ -86,3 +86,29 @@ def test_parquet_columnar_equals_per_row(tmp_path, monkeypatch, fmt, batch):
     assert taken >= 2  # the columnar path was taken, forced and detected
     assert "read.empty_record" in reasons
     assert meta  # the non-JSON values went to meta as the per-row path writes them
+
+
+@pytest.mark.parametrize("fmt", sorted(SHAPES))
+def test_saved_and_hub_datasets_columnar_equal_per_row(tmp_path, monkeypatch, fmt):
+    """The same rows as a saved dataset and as a Hub dataset (a local folder through
+    `load_dataset`): their rows, decoded by `datasets`, read columnar as per row."""
+    import datatools.readers as readers
+    from datasets import Dataset
+
+    monkeypatch.setattr(readers, "BATCH", 5)
+    monkeypatch.setattr(columnar, "CHUNK", 5)
+    taken = 0
+    for g, path in enumerate(_files(tmp_path, fmt, random.Random(3))):
+        Dataset.from_parquet(str(path)).save_to_disk(str(tmp_path / f"saved{g}"))
+        (tmp_path / f"hub{g}").mkdir()
+        path.rename(tmp_path / f"hub{g}" / "train.parquet")
+        for src in (Source(path=f"saved{g}"), Source(hub=str(tmp_path / f"hub{g}"))):
+            try:
+                if _read_columnar(src, tmp_path, False) is None:
+                    continue
+            except SourceError:
+                continue  # no good row (the parquet test compares that case)
+            taken += 1
+            slow = assert_paths_agree(src, tmp_path)
+            assert slow.frame["source"].str.contains(r"(saved|hub\S*)\d+:\d+$").all()
+    assert taken >= 2
