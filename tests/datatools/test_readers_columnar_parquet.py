@@ -112,3 +112,16 @@ def test_saved_and_hub_datasets_columnar_equal_per_row(tmp_path, monkeypatch, fm
             slow = assert_paths_agree(src, tmp_path)
             assert slow.frame["source"].str.contains(r"(saved|hub\S*)\d+:\d+$").all()
     assert taken >= 2
+
+
+def test_dataset_rows_are_the_rows_datasets_gives(tmp_path):
+    """`dataset_records` (slices formatted column-wise) gives exactly `dataset[index]`, odd
+    values and absent keys included."""
+    from datasets import Dataset
+
+    from datatools.readers.hf import dataset_records
+
+    for path in _files(tmp_path, "trl", random.Random(5)):
+        dataset = Dataset.from_parquet(str(path))
+        assert list(dataset_records(dataset, 7)) == list(enumerate(dataset))
+        assert list(dataset_records(dataset, 7, limit=10)) == list(enumerate(dataset))[:10]
