@@ -71,8 +71,20 @@ class SourceSink:
 
         if not self.blocks.read_in_tasks or path.stat().st_size < MIN_BYTES:
             return None
-        read = read_file_in_ranges(path, name, fmt, self.blocks.block_rows,
-                                   self.blocks.next_block)
+        return self._added(read_file_in_ranges(path, name, fmt, self.blocks.block_rows,
+                                               self.blocks.next_block))
+
+    def read_rows_in_ranges(self, kind: str, path, split: str, rows: int, name: str, fmt: str):
+        """`read_in_ranges` for a parquet file or saved dataset (`kind`) of `rows` rows."""
+        from datatools.executors.ray_ranges import MIN_ROWS, read_rows_in_ranges
+
+        if not self.blocks.read_in_tasks or rows < MIN_ROWS:
+            return None
+        return self._added(read_rows_in_ranges(kind, path, split, rows, name, fmt,
+                                               self.blocks.block_rows, self.blocks.next_block))
+
+    def _added(self, read):
+        """The tasks' blocks added in order; (rejects, seen, kinds, notes, rows, blocks)."""
         if read is None:
             return None
         refs, numbers, *result = read

@@ -19,7 +19,7 @@ from datatools.schemas.recipe import Source
 from datatools.formats import combine_kinds, detect_name
 from datatools.frame import LEDGER_SCHEMA
 from datatools.formats.detect import SAMPLE_SIZE
-from datatools.readers.files import file_kind, iter_file, parquet_records
+from datatools.readers.files import file_kind, iter_file, parquet_records, parquet_rows
 from datatools.readers.json_file import add_json_line
 from datatools.readers.hf import (
     dataset_records, hub_name, is_saved_dataset, iter_hub, iter_saved, load_hub, load_saved,
@@ -161,11 +161,13 @@ def _read_columnar(source: Source, workdir: Path, limited: bool,
     if path.is_dir() and is_saved_dataset(path):
         dataset = load_saved(path, source.path, source.split)
         return _read_records_columnar(source, source.path,
-                                      lambda batch: dataset_records(dataset, batch), sink)
+                                      lambda batch: dataset_records(dataset, batch), sink,
+                                      ("saved", path, len(dataset)))
     kind = file_kind(path) if path.is_file() else None
     if kind == "parquet":
         return _read_records_columnar(
-            source, source.path, lambda batch: parquet_records(path, source.path, batch), sink)
+            source, source.path, lambda batch: parquet_records(path, source.path, batch), sink,
+            ("parquet", path, parquet_rows(path, source.path)))
     if kind != "jsonl" or path.suffix.lower() == ".gz":
         return None
     with open(path, "rb") as fh:
@@ -219,9 +221,11 @@ def _read_jsonl_columnar(source: Source, path: Path, fmt: str, sink) -> ReadResu
     return _result(source, frames, rejects, [fmt], kinds, seen, notes)
 
 
-def _read_records_columnar(source: Source, name: str, records, sink) -> ReadResult | None:
+def _read_records_columnar(source: Source, name: str, records, sink,
+                           local: tuple | None = None) -> ReadResult | None:
     """Decoded records (`records(batch)`: (index, row) pairs of a parquet file or a dataset,
-    as the per-row path decodes them) read columnar."""
+    as the per-row path decodes them) read columnar. `local`: (kind, path, rows) of a
+    parquet file or saved dataset, which the Ray executor's sink may read in tasks."""
     from datatools.readers.columnar import read_records
 
     fmt = source.format
@@ -236,8 +240,14 @@ def _read_records_columnar(source: Source, name: str, records, sink) -> ReadResu
             return None
     notes: Counter[str] = Counter()
     frames = _Pieces(sink)
-    ids = Counter() if sink is None else DeferredIds()
-    _, rejects, seen, kinds = read_records(name, fmt, ids, notes, frames, records(BATCH))
+    in_tasks = getattr(sink, "read_rows_in_ranges", None) if local else None
+    read = in_tasks(local[0], local[1], source.split, local[2], name, fmt) if in_tasks else None
+    if read is not None:  # the blocks went to the sink's dataset from the tasks
+        rejects, seen, kinds, range_notes, frames.rows, frames.pieces = read
+        notes.update(range_notes)
+    else:
+        ids = Counter() if sink is None else DeferredIds()
+        _, rejects, seen, kinds = read_records(name, fmt, ids, notes, frames, records(BATCH))
     return _result(source, frames, rejects, [fmt], kinds, seen, notes)
 
 

@@ -87,20 +87,25 @@ def _parquet_frame(path: Path, name: str, start: int, rows: int):
         raise SourceError(Problem(name, f"cannot read parquet: {err}")) from err
 
 
-def parquet_records(path: Path, name: str, batch: int, limit: int | None = None):
-    """(index, row dict) of every row, `batch` rows decoded at a time (index: 0-based, the
-    row's index in the file, as in `name:index`). The next batch is read from the file on
-    another thread while this one's rows are taken (Polars releases the GIL)."""
+def parquet_records(path: Path, name: str, batch: int, limit: int | None = None,
+                    start: int = 0):
+    """(index, row dict) of rows start..limit-1 (all rows by default), `batch` rows decoded
+    at a time (index: 0-based, the row's index in the file, as in `name:index`). The next
+    batch is read from the file on another thread while this one's rows are taken (Polars
+    releases the GIL)."""
     from datatools.threads import ordered_map
 
     rows = parquet_rows(path, name)
     rows = rows if limit is None else min(rows, limit)
-    starts = range(0, rows, batch)
-    frames = ordered_map(lambda start: _parquet_frame(path, name, start, min(batch, rows - start)),
-                         starts, threads=2, ahead=2) if len(starts) > 1 else \
-        (_parquet_frame(path, name, start, min(batch, rows - start)) for start in starts)
-    for start, frame in zip(starts, frames):
-        yield from enumerate(frame.iter_rows(named=True), start)
+    starts = range(start, rows, batch)
+
+    def read(first: int):
+        return _parquet_frame(path, name, first, min(batch, rows - first))
+
+    frames = ordered_map(read, starts, threads=2, ahead=2) if len(starts) > 1 else \
+        map(read, starts)
+    for first, frame in zip(starts, frames):
+        yield from enumerate(frame.iter_rows(named=True), first)
 
 
 def iter_parquet(path: Path, name: str, limit: int | None, batch: int):

@@ -25,11 +25,12 @@ def _pick_split(dataset, split: str, name: str):
     return dataset
 
 
-def dataset_records(dataset, batch: int, limit: int | None = None):
-    """(index, row dict) of the dataset's rows, `batch` rows at a time (Python objects for one
-    batch at a time, not the whole dataset's); index as in `dataset[index]`."""
+def dataset_records(dataset, batch: int, limit: int | None = None, first: int = 0):
+    """(index, row dict) of rows first..limit-1 (all by default), `batch` rows at a time
+    (Python objects for one batch at a time, not the whole dataset's); index as in
+    `dataset[index]`."""
     rows = len(dataset) if limit is None else min(limit, len(dataset))
-    for start in range(0, rows, batch):
+    for start in range(first, rows, batch):
         # a slice is formatted column-wise: the same row values as `dataset[index]`, 10x
         # faster than iterating rows (50k rows: 0.19 s against 1.8 s)
         columns = dataset[start:min(start + batch, rows)]
