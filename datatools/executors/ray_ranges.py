@@ -49,7 +49,7 @@ def read_range(path: str, start: int, end: int, first_line: int, name: str, fmt:
 
 def _records(kind: str, path: str, split: str, name: str, start: int, end: int):
     """(index, row) of rows start..end-1 of a parquet file or a saved dataset."""
-    from datatools.readers import BATCH
+    from datatools.readers.raw import BATCH
     from datatools.readers.files import parquet_records
     from datatools.readers.hf import dataset_records, load_saved
 

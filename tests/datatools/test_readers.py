@@ -249,7 +249,7 @@ def test_parquet_saved_and_hub_stream_in_batches_with_the_same_result(tmp_path, 
     """Parquet files, saved datasets and Hub datasets are read a batch of rows at a time; the
     frame, ids (repeats get ~N across batches), locations and ledger rows are those of one
     batch, and a limit still stops at the right row."""
-    import datatools.readers as readers
+    from datatools.readers import raw
     from datasets import Dataset
 
     rows = [{"prompt": f"q{i % 4}", "chosen": f"good {i % 4}", "rejected": f"bad {i}",
@@ -265,7 +265,7 @@ def test_parquet_saved_and_hub_stream_in_batches_with_the_same_result(tmp_path, 
             Source(path="p.parquet"), Source(path="saved"), Source(hub=str(tmp_path / "hub")))]
 
     whole = {limit: reads(limit) for limit in (None, 7)}
-    monkeypatch.setattr(readers, "BATCH", 3)
+    monkeypatch.setattr(raw, "BATCH", 3)
     for limit, wanted in whole.items():
         for got, want in zip(reads(limit), wanted):
             assert got.frame.equals(want.frame) and got.rejects.equals(want.rejects)

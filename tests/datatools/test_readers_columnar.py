@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from datatools.readers import _read_columnar
+from datatools.readers.columnar_source import read_columnar
 from datatools.readers import columnar
 from datatools.schemas.recipe import Source
 from tests.read_paths import assert_paths_agree
@@ -83,7 +83,7 @@ def test_columnar_equals_per_line(tmp_path, monkeypatch, chunk, fmt):
     path = tmp_path / "mixed.jsonl"
     _write(path, rng, 400)
     src = Source(path=str(path), format=fmt)
-    assert _read_columnar(src, tmp_path, False) is not None  # the columnar path was taken
+    assert read_columnar(src, tmp_path, False) is not None  # the columnar path was taken
     slow = assert_paths_agree(src, tmp_path)
     reasons = set(slow.rejects["reason"])
     assert {"read.malformed_json", "read.invalid_utf8", "read.wrong_type",
@@ -94,13 +94,13 @@ def test_columnar_equals_per_line(tmp_path, monkeypatch, chunk, fmt):
 def test_columnar_not_used_where_the_line_path_decides(tmp_path):
     path = tmp_path / "d.jsonl"
     path.write_bytes(b'\xef\xbb\xbf{"prompt": "p", "completion": "a"}\n')
-    assert _read_columnar(Source(path=str(path)), tmp_path, False) is None  # BOM
+    assert read_columnar(Source(path=str(path)), tmp_path, False) is None  # BOM
     path.write_text('{"output_1": "a", "output_2": "b", "preference": 1, "instruction": "q"}\n')
-    assert _read_columnar(Source(path=str(path)), tmp_path, False) is None  # not columnar
+    assert read_columnar(Source(path=str(path)), tmp_path, False) is None  # not columnar
     path.write_text('{"q": "p", "a": "x"}\n')
     src = Source(path=str(path), columns={"q": "prompt", "a": "completion"})
-    assert _read_columnar(src, tmp_path, False) is None  # column mapping
-    assert _read_columnar(Source(path=str(path)), tmp_path, True) is None  # a limit
+    assert read_columnar(src, tmp_path, False) is None  # column mapping
+    assert read_columnar(Source(path=str(path)), tmp_path, True) is None  # a limit
 
 
 def test_braces_in_text_and_nesting_near_the_limit_read_as_the_line_path(tmp_path):
@@ -121,7 +121,7 @@ def test_braces_in_text_and_nesting_near_the_limit_read_as_the_line_path(tmp_pat
     path = tmp_path / "brackets.jsonl"
     path.write_text("\n".join(lines) + "\n")
     src = Source(path=str(path), format="trl")
-    assert _read_columnar(src, tmp_path, False) is not None
+    assert read_columnar(src, tmp_path, False) is not None
     slow = assert_paths_agree(src, tmp_path)
     assert slow.frame["prompt"].list.first().struct.field("content").to_list()[0] == code
     assert dict(zip(slow.rejects["source"], slow.rejects["reason"])) == {

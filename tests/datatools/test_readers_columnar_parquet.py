@@ -10,7 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from datatools.readers import _read_columnar, columnar, read_source
+from datatools.readers import columnar, read_source
+from datatools.readers.columnar_source import read_columnar
 from datatools.schemas.errors import SourceError
 from datatools.schemas.recipe import Source
 from tests.datatools.test_readers_columnar import LINES
@@ -61,16 +62,16 @@ def _files(tmp_path, fmt: str, rng: random.Random) -> list:
 @pytest.mark.parametrize("batch", [5, 50_000])
 @pytest.mark.parametrize("fmt", sorted(SHAPES))
 def test_parquet_columnar_equals_per_row(tmp_path, monkeypatch, fmt, batch):
-    import datatools.readers as readers
+    from datatools.readers import raw
 
-    monkeypatch.setattr(readers, "BATCH", batch)
+    monkeypatch.setattr(raw, "BATCH", batch)
     monkeypatch.setattr(columnar, "CHUNK", batch)
     taken, reasons, meta = 0, set(), False
     for path in _files(tmp_path, fmt, random.Random(batch)):
         for forced in ("auto", fmt):
             src = Source(path=str(path), format=forced)
             try:
-                if _read_columnar(src, tmp_path, False) is None:
+                if read_columnar(src, tmp_path, False) is None:
                     continue  # its first rows are another format: the per-row path reads it
             except SourceError as err:  # no good row at all: the per-row path says the same
                 with pytest.raises(SourceError) as per_row:
@@ -92,10 +93,10 @@ def test_parquet_columnar_equals_per_row(tmp_path, monkeypatch, fmt, batch):
 def test_saved_and_hub_datasets_columnar_equal_per_row(tmp_path, monkeypatch, fmt):
     """The same rows as a saved dataset and as a Hub dataset (a local folder through
     `load_dataset`): their rows, decoded by `datasets`, read columnar as per row."""
-    import datatools.readers as readers
+    from datatools.readers import raw
     from datasets import Dataset
 
-    monkeypatch.setattr(readers, "BATCH", 5)
+    monkeypatch.setattr(raw, "BATCH", 5)
     monkeypatch.setattr(columnar, "CHUNK", 5)
     taken = 0
     for g, path in enumerate(_files(tmp_path, fmt, random.Random(3))):
@@ -104,7 +105,7 @@ def test_saved_and_hub_datasets_columnar_equal_per_row(tmp_path, monkeypatch, fm
         path.rename(tmp_path / f"hub{g}" / "train.parquet")
         for src in (Source(path=f"saved{g}"), Source(hub=str(tmp_path / f"hub{g}"))):
             try:
-                if _read_columnar(src, tmp_path, False) is None:
+                if read_columnar(src, tmp_path, False) is None:
                     continue
             except SourceError:
                 continue  # no good row (the parquet test compares that case)

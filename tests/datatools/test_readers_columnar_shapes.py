@@ -6,7 +6,8 @@ import random
 
 import pytest
 
-from datatools.readers import _read_columnar, columnar, read_source
+from datatools.readers import columnar, read_source
+from datatools.readers.columnar_source import read_columnar
 from datatools.readers.columnar_shapes import PLAIN
 from datatools.schemas.recipe import Source
 from tests.read_paths import assert_paths_agree
@@ -174,7 +175,7 @@ def test_each_shape_columnar_equals_per_line(tmp_path, monkeypatch, fmt, chunk):
     _write(path, fmt, random.Random(chunk), 300)
     for forced in ("auto", fmt):
         src = Source(path=str(path), format=forced)
-        assert _read_columnar(src, tmp_path, False) is not None  # the columnar path was taken
+        assert read_columnar(src, tmp_path, False) is not None  # the columnar path was taken
         slow = assert_paths_agree(src, tmp_path)
         assert slow.format == fmt
     reasons = set(slow.rejects["reason"])
@@ -203,7 +204,7 @@ def test_real_files_columnar_equals_per_line(shared_data, tmp_path):
     for path in _real_jsonl(shared_data, tmp_path):
         src = Source(path=str(path))
         try:
-            columnar_result = _read_columnar(src, tmp_path, False)
+            columnar_result = read_columnar(src, tmp_path, False)
         except Exception as err:  # a file the per-line path refuses as a whole: same error
             with pytest.raises(type(err)):
                 read_source(src, tmp_path, limit=10 ** 9)

@@ -6,7 +6,8 @@ from collections import Counter
 
 import pytest
 
-from datatools.readers import _read_columnar, columnar, parallel
+from datatools.readers import columnar, parallel
+from datatools.readers.columnar_source import read_columnar
 from datatools.readers.parallel import byte_ranges, count_lines, read_jsonl_parallel
 from datatools.schemas.recipe import Source
 from tests.datatools.test_readers_columnar import _write
@@ -77,7 +78,7 @@ def test_read_source_takes_the_parallel_path_and_agrees_with_the_line_path(tmp_p
     _write(path, random.Random(5), 200)
     assert parallel.read_workers(path) == 3
     src = Source(path=str(path), format="auto")
-    assert _read_columnar(src, tmp_path, False) is not None
+    assert read_columnar(src, tmp_path, False) is not None
     assert_paths_agree(src, tmp_path)
     monkeypatch.setenv(parallel.WORKERS_ENV, "1")
     assert parallel.read_workers(path) == 1
