@@ -80,8 +80,13 @@ class Profile:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident memory so far (MiB; Linux reports KiB): recorded at the
-    end of each phase, it shows which phase raised the build's peak."""
+    """This process's peak resident memory so far (MiB): recorded at the end of each phase, it
+    shows which phase raised the build's peak. Linux's `VmHWM` is this process's own; its
+    ru_maxrss is not: it keeps the peak of the process that forked it across exec (a bench
+    that generated its data first reported that as the build's peak at start-up)."""
+    hwm = status_mb("VmHWM")
+    if hwm is not None:
+        return hwm
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -90,9 +95,15 @@ def peak_rss_mb() -> float:
 def rss_mb() -> float | None:
     """This process's resident memory now (MiB; Linux only, else None). Beside the peak it
     tells what a phase left resident: memory freed but kept by the allocator counts too."""
+    return status_mb("VmRSS")
+
+
+def status_mb(field: str, pid: int | str = "self") -> float | None:
+    """A memory field of /proc/PID/status in MiB (None when there is none: not Linux, or the
+    process is gone)."""
     try:
-        with open("/proc/self/status") as status:
-            line = next(ln for ln in status if ln.startswith("VmRSS:"))
+        with open(f"/proc/{pid}/status") as status:
+            line = next(ln for ln in status if ln.startswith(f"{field}:"))
     except (OSError, StopIteration):
         return None
     return int(line.split()[1]) / 1024
