@@ -156,9 +156,9 @@ class ExecutorSpec(Strict):
         50_000, ge=1, description="ray: rows per block (a block holds whole records)")
     read_tasks: bool = Field(
         True, description="ray: a plain JSONL file of 64 MiB or more is read by Ray tasks, "
-        "one per 64 MiB byte range, and a parquet file or saved dataset of 100k rows or more "
-        "one task per 50k rows, on the cluster's CPUs (the file must be at the same path on "
-        "every node); off: the driver parses every source")
+        "one per 64 MiB byte range, and a parquet file, saved dataset or Hub dataset of 100k "
+        "rows or more one task per 50k rows, on the cluster's CPUs (a file must be at the same "
+        "path on every node); off: the driver parses every source")
     partitions: int | None = Field(
         None, ge=1, description="ray: hash partitions of the dedup shuffles (default: the "
         "cluster's CPUs)")

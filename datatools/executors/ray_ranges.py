@@ -1,5 +1,5 @@
 """A large JSONL file read by Ray tasks, one per byte range, straight into blocks; a large
-parquet file or saved dataset likewise, one task per range of rows.
+parquet file, saved dataset or Hub dataset likewise, one task per range of rows.
 
 The driver parsing every line kept one core busy for the whole read (10M records: 261 s)
 however many CPUs the cluster had. Here the file is cut at line ends (`parallel.byte_ranges`);
@@ -22,7 +22,7 @@ from pathlib import Path
 MIN_BYTES = 64 * 2**20    # a smaller file is read on the driver (task start-up would dominate)
 RANGE_BYTES = 64 * 2**20  # per task: ~28k records of 2.3 KB, a frame of ~150 MB
 RANGE_BLOCKS = 1 << 12    # block numbers per range (4,096 blocks: ≥ 4,096 records each)
-MIN_ROWS = 100_000        # a parquet file or saved dataset with fewer rows is read on the driver
+MIN_ROWS = 100_000        # a parquet file or dataset with fewer rows is read on the driver
 RANGE_ROWS = 50_000       # rows per task (the reader's batch)
 
 
@@ -47,26 +47,29 @@ def read_range(path: str, start: int, end: int, first_line: int, name: str, fmt:
     yield rejects, seen, kinds, notes, sum(p.height for p in pieces)
 
 
-def _records(kind: str, path: str, split: str, name: str, start: int, end: int):
-    """(index, row) of rows start..end-1 of a parquet file or a saved dataset."""
-    from datatools.readers.raw import BATCH
+def _records(spec: tuple, name: str, start: int, end: int):
+    """(index, row) of rows start..end-1 of the dataset `spec` names: ("parquet", path),
+    ("saved", path, split) or ("hub", id, split, config, revision)."""
     from datatools.readers.files import parquet_records
-    from datatools.readers.hf import dataset_records, load_saved
+    from datatools.readers.hf import dataset_records, load_hub, load_saved
+    from datatools.readers.raw import BATCH
 
+    kind, *where = spec
     if kind == "parquet":
-        return parquet_records(Path(path), name, BATCH, limit=end, start=start)
-    return dataset_records(load_saved(Path(path), name, split), BATCH, limit=end, first=start)
+        return parquet_records(Path(where[0]), name, BATCH, limit=end, start=start)
+    dataset = load_saved(Path(where[0]), name, where[1]) if kind == "saved" else load_hub(*where)
+    return dataset_records(dataset, BATCH, limit=end, first=start)
 
 
-def read_rows(kind: str, path: str, split: str, start: int, end: int, name: str, fmt: str,
-              block_rows: int, first_block: int):
-    """`read_range` for rows start..end-1 of a parquet file or saved dataset (`kind`)."""
+def read_rows(spec: tuple, start: int, end: int, name: str, fmt: str, block_rows: int,
+              first_block: int):
+    """`read_range` for rows start..end-1 of a parquet file, saved dataset or Hub dataset."""
     from datatools.readers.columnar import read_records
     from datatools.readers.rows import DeferredIds
 
     notes, pieces = Counter(), []
     _, rejects, seen, kinds = read_records(name, fmt, DeferredIds(), notes, pieces,
-                                           _records(kind, path, split, name, start, end))
+                                           _records(spec, name, start, end))
     yield from _blocks(pieces, block_rows, first_block, name)
     yield rejects, seen, kinds, notes, sum(p.height for p in pieces)
 
@@ -84,21 +87,35 @@ def _blocks(pieces: list, block_rows: int, first_block: int, name: str):
             block += 1
 
 
-def _exists(path: str) -> bool:
-    return Path(path).exists()
+def _readable(spec: tuple) -> bool:
+    """Whether a worker can open the dataset: the file or folder is at its path there, or the
+    Hub dataset loads there (from its cache, or downloaded on that node)."""
+    from datatools.schemas.errors import SourceError
+
+    kind, *where = spec
+    if kind != "hub":
+        return Path(where[0]).exists()
+    from datatools.readers.hf import load_hub
+
+    try:
+        load_hub(*where)
+    except SourceError:
+        return False
+    return True
 
 
-def read_rows_in_ranges(kind: str, path: Path, split: str, rows: int, name: str, fmt: str,
-                        block_rows: int, first_block: int):
-    """`read_file_in_ranges` for a parquet file or saved dataset of `rows` rows."""
+def read_rows_in_ranges(spec: tuple, rows: int, name: str, fmt: str, block_rows: int,
+                        first_block: int):
+    """`read_file_in_ranges` for a parquet file, saved dataset or Hub dataset (`spec`, see
+    `_records`) of `rows` rows."""
     import ray
 
-    if not ray.get(ray.remote(_exists).remote(str(path))):
+    if not ray.get(ray.remote(_readable).remote(spec)):
         return None  # not on the workers' machines
     ranges = [(s, min(s + RANGE_ROWS, rows)) for s in range(0, rows, RANGE_ROWS)]
     _check_numbers(name, first_block, len(ranges))
     reader = ray.remote(read_rows).options(num_returns="streaming")
-    return _gathered([reader.remote(kind, str(path), split, s, e, name, fmt, block_rows,
+    return _gathered([reader.remote(spec, s, e, name, fmt, block_rows,
                                     first_block + r * RANGE_BLOCKS)
                       for r, (s, e) in enumerate(ranges)], first_block)
 

@@ -74,14 +74,16 @@ class SourceSink:
         return self._added(read_file_in_ranges(path, name, fmt, self.blocks.block_rows,
                                                self.blocks.next_block))
 
-    def read_rows_in_ranges(self, kind: str, path, split: str, rows: int, name: str, fmt: str):
-        """`read_in_ranges` for a parquet file or saved dataset (`kind`) of `rows` rows."""
+    def read_rows_in_ranges(self, spec: tuple, rows: int, name: str, fmt: str):
+        """`read_in_ranges` for a parquet file, saved dataset or Hub dataset (`spec`: see
+        `ray_ranges._records`) of `rows` rows; None when it is small or the workers cannot
+        open it."""
         from datatools.executors.ray_ranges import MIN_ROWS, read_rows_in_ranges
 
         if not self.blocks.read_in_tasks or rows < MIN_ROWS:
             return None
-        return self._added(read_rows_in_ranges(kind, path, split, rows, name, fmt,
-                                               self.blocks.block_rows, self.blocks.next_block))
+        return self._added(read_rows_in_ranges(spec, rows, name, fmt, self.blocks.block_rows,
+                                               self.blocks.next_block))
 
     def _added(self, read):
         """The tasks' blocks added in order; (rejects, seen, kinds, notes, rows, blocks)."""

@@ -31,21 +31,23 @@ def read_columnar(source: Source, workdir: Path, limited: bool,
     if source.columns or limited or (source.format != "auto" and source.format not in FORMATS):
         return None
     if source.hub is not None:
-        dataset = load_hub(source.hub, source.split, source.config, source.revision)
+        where = (source.hub, source.split, source.config, source.revision)
+        dataset = load_hub(*where)
         return _read_records_columnar(source, hub_name(source.hub),
-                                      lambda batch: dataset_records(dataset, batch), sink)
+                                      lambda batch: dataset_records(dataset, batch), sink,
+                                      ("hub", *where), len(dataset))
     path = Path(source.path).expanduser()
     path = path if path.is_absolute() else workdir / path
     if path.is_dir() and is_saved_dataset(path):
         dataset = load_saved(path, source.path, source.split)
         return _read_records_columnar(source, source.path,
                                       lambda batch: dataset_records(dataset, batch), sink,
-                                      ("saved", path, len(dataset)))
+                                      ("saved", str(path), source.split), len(dataset))
     kind = file_kind(path) if path.is_file() else None
     if kind == "parquet":
         return _read_records_columnar(
             source, source.path, lambda batch: parquet_records(path, source.path, batch), sink,
-            ("parquet", path, parquet_rows(path, source.path)))
+            ("parquet", str(path)), parquet_rows(path, source.path))
     if kind != "jsonl" or path.suffix.lower() == ".gz":
         return None
     with open(path, "rb") as fh:
@@ -99,11 +101,11 @@ def _read_jsonl_columnar(source: Source, path: Path, fmt: str, sink) -> ReadResu
     return read_result(source, frames, rejects, [fmt], kinds, seen, notes)
 
 
-def _read_records_columnar(source: Source, name: str, records, sink,
-                           local: tuple | None = None) -> ReadResult | None:
+def _read_records_columnar(source: Source, name: str, records, sink, spec: tuple,
+                           rows: int) -> ReadResult | None:
     """Decoded records (`records(batch)`: (index, row) pairs of a parquet file or a dataset,
-    as the per-row path decodes them) read columnar. `local`: (kind, path, rows) of a
-    parquet file or saved dataset, which the Ray executor's sink may read in tasks."""
+    as the per-row path decodes them) read columnar. `spec` names the dataset for the Ray
+    executor's sink, which may read its `rows` rows in tasks (`ray_ranges._records`)."""
     from datatools.readers.columnar import read_records
 
     fmt = source.format
@@ -118,8 +120,8 @@ def _read_records_columnar(source: Source, name: str, records, sink,
             return None
     notes: Counter[str] = Counter()
     frames = Pieces(sink)
-    in_tasks = getattr(sink, "read_rows_in_ranges", None) if local else None
-    read = in_tasks(local[0], local[1], source.split, local[2], name, fmt) if in_tasks else None
+    in_tasks = getattr(sink, "read_rows_in_ranges", None)
+    read = in_tasks(spec, rows, name, fmt) if in_tasks is not None else None
     if read is not None:  # the blocks went to the sink's dataset from the tasks
         rejects, seen, kinds, range_notes, frames.rows, frames.pieces = read
         notes.update(range_notes)

@@ -86,11 +86,12 @@ def test_ray_read_equals_a_local_read(ray_cluster, tmp_path, monkeypatch, block_
 
 
 @pytest.mark.parametrize("range_rows", [None, 3])
-def test_ray_read_of_parquet_and_saved_datasets_equals_a_local_read(ray_cluster, tmp_path,
-                                                                    monkeypatch, range_rows):
-    """A parquet file and a saved dataset, read on the driver or by tasks over ranges of 3
-    rows: the same frame, ids (repeats within and across sources and ranges), ledger rows
-    (an empty row, located by its index) and summaries as a local read."""
+def test_ray_read_of_parquet_saved_and_hub_datasets_equals_a_local_read(
+        ray_cluster, tmp_path, monkeypatch, range_rows):
+    """A parquet file, a saved dataset and a Hub dataset (a local folder through
+    `load_dataset`), read on the driver or by tasks over ranges of 3 rows: the same frame, ids
+    (repeats within and across sources and ranges), ledger rows (an empty row, located by its
+    index) and summaries as a local read."""
     import polars as pl
     from datasets import Dataset
 
@@ -104,25 +105,29 @@ def test_ray_read_of_parquet_and_saved_datasets_equals_a_local_read(ray_cluster,
     rows = [{"id": None, **r} for r in rows]
     pl.DataFrame(rows).write_parquet(tmp_path / "p.parquet", row_group_size=2)
     Dataset.from_list(rows[::-1]).save_to_disk(str(tmp_path / "saved"))
+    (tmp_path / "hub").mkdir()
+    pl.DataFrame(rows[2:]).write_parquet(tmp_path / "hub" / "train.parquet")
     if range_rows:
         monkeypatch.setattr(ray_ranges, "MIN_ROWS", 0)
         monkeypatch.setattr(ray_ranges, "RANGE_ROWS", range_rows)
     loaded = load_recipe_dict({
         "name": "rows", "sources": [{"path": str(tmp_path / "p.parquet")},
-                                    {"path": str(tmp_path / "saved")}],
+                                    {"path": str(tmp_path / "saved")},
+                                    {"hub": str(tmp_path / "hub")}],
         "outputs": {"dir": str(tmp_path / "out"), "pairwise": {}}})
     local, local_ledger, local_sources, _ = read_sources(loaded, quiet=True)
     sink = BlockSink(2)
     _, ledger, summaries, _ = read_sources(loaded, quiet=True, sink=sink)
     on_ray = collect(sink.dataset(partitions=2))
-    for source in (0, 1):  # 9 rows: 3 tasks per source (their blocks' number windows)
+    for source, tasks in ((0, 3), (1, 3), (2, 3)):  # 9, 9, 7 rows: 3 tasks each
         windows = {n // ray_ranges.RANGE_BLOCKS
                    for n, s in zip(sink.numbers, sink.block_sources) if s == source}
-        assert len(windows) == (3 if range_rows else 1)
+        assert len(windows) == (tasks if range_rows else 1)
     assert ledger.equals(local_ledger)
-    assert ledger["source"].to_list() == [f"{tmp_path}/p.parquet:5", f"{tmp_path}/saved:3"]
+    assert ledger["source"].to_list() == [f"{tmp_path}/p.parquet:5", f"{tmp_path}/saved:3",
+                                          f"hub:{tmp_path}/hub:3"]
     strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa
     assert strip(summaries) == strip(local_sources)
     assert on_ray.equals(local)
     ids = local.unique("id", maintain_order=True)["id"].to_list()
-    assert len(ids) == 16 and ids[:4] == ["x", "x~2", "x~2~2", ids[3]]
+    assert len(ids) == 22 and ids[:4] == ["x", "x~2", "x~2~2", ids[3]]
