@@ -104,8 +104,51 @@ def parquet_records(path: Path, name: str, batch: int, limit: int | None = None,
 
     frames = ordered_map(read, starts, threads=2, ahead=2) if len(starts) > 1 else \
         map(read, starts)
+    decode = json_columns(path, name)
     for first, frame in zip(starts, frames):
-        yield from enumerate(frame.iter_rows(named=True), first)
+        batch_rows = frame.iter_rows(named=True)
+        if decode:
+            batch_rows = ({k: decode[k](v) if k in decode else v for k, v in row.items()}
+                          for row in batch_rows)
+        yield from enumerate(batch_rows, first)
+
+
+def json_columns(path: Path, name: str) -> dict:
+    """{column: decoder} for the columns that hold JSON text as Arrow's `arrow.json` extension
+    (how `datasets` ≥ 5 stores a `Json` feature: values of varying shape, e.g. a list of
+    completions with different keys). Polars reads them as strings; each value is decoded
+    back into the object `datasets` gives for it, so a record's completions are not read as
+    their JSON text."""
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(path)
+    except (OSError, ValueError) as err:
+        raise SourceError(Problem(name, f"cannot read parquet: {err}")) from err
+    found = {field.name: _json_decoder(field.type) for field in schema}
+    return {column: decoder for column, decoder in found.items() if decoder is not None}
+
+
+def _json_decoder(arrow_type):
+    """A function decoding a value of `arrow_type` where it holds `arrow.json` text (also
+    inside lists and structs); None when it holds none."""
+    import json
+
+    import pyarrow as pa
+
+    if getattr(arrow_type, "extension_name", None) == "arrow.json":
+        return lambda v: None if v is None else json.loads(v)
+    if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type) or \
+            pa.types.is_fixed_size_list(arrow_type):
+        inner = _json_decoder(arrow_type.value_type)
+        return None if inner is None else (
+            lambda v: None if v is None else [inner(x) for x in v])
+    if pa.types.is_struct(arrow_type):
+        fields = {f.name: _json_decoder(f.type) for f in arrow_type}
+        fields = {k: d for k, d in fields.items() if d is not None}
+        return None if not fields else (lambda v: None if v is None else {
+            k: fields[k](x) if k in fields else x for k, x in v.items()})
+    return None
 
 
 def iter_parquet(path: Path, name: str, limit: int | None, batch: int):

@@ -5,6 +5,7 @@ struct metadata, non-JSON values (dates, bytes, decimals), repeated ids, empty r
 import datetime as dt
 import decimal
 import random
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -132,18 +133,14 @@ def test_real_files_as_parquet_columnar_equal_per_row(shared_data, tmp_path):
     """The real LLaMA-Factory, ms-swift and HH-RLHF samples written to parquet the way a Hub
     upload stores them (`datasets` → `to_parquet`: one schema for all rows, nulls where a
     row lacks a key) read columnar as per row."""
-    import json
-
     from datasets import Dataset
 
     from tests.datatools.test_readers_columnar_shapes import _real_jsonl
 
     taken = set()
     for path in _real_jsonl(shared_data, tmp_path):
-        records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
-                   if line.strip()]
-        try:
-            dataset = Dataset.from_list(records)
+        try:  # (from_json unifies the keys of all rows, as `load_dataset("json")` does)
+            dataset = Dataset.from_json(str(path))
         except Exception:  # rows whose types no single schema holds: not storable as parquet
             continue
         out = tmp_path / f"{path.stem}.parquet"
@@ -156,3 +153,27 @@ def test_real_files_as_parquet_columnar_equal_per_row(shared_data, tmp_path):
             continue
         taken.add(assert_paths_agree(src, tmp_path).format)
     assert {"sharegpt", "alpaca", "swift"} <= taken, taken
+
+
+def test_json_columns_from_datasets_read_as_their_objects(tmp_path):
+    """`datasets` ≥ 5 stores fields of varying shape as Arrow's `arrow.json` extension (JSON
+    text): the quickstart's completions (a list of them) and constraints. Read as parquet,
+    a saved dataset or a Hub dataset, the frame is the JSONL file's, not the JSON text."""
+    import pyarrow.parquet as pq
+    from datasets import Dataset
+
+    jsonl = Path(__file__).parents[2] / "recipes" / "data" / "quickstart.jsonl"
+    dataset = Dataset.from_json(str(jsonl))
+    dataset.to_parquet(str(tmp_path / "q.parquet"))
+    dataset.save_to_disk(str(tmp_path / "saved"))
+    (tmp_path / "hub").mkdir()
+    dataset.to_parquet(str(tmp_path / "hub" / "train.parquet"))
+    types = {f.name: str(f.type) for f in pq.read_schema(tmp_path / "q.parquet")}
+    assert "arrow.json" in types["completions"]  # what this test is about
+    want = read_source(Source(path=str(jsonl)), tmp_path).frame.drop("source")
+    for src in (Source(path="q.parquet"), Source(path="saved"), Source(hub=str(tmp_path / "hub"))):
+        got = read_source(src, tmp_path)
+        assert got.frame.drop("source").equals(want), src
+        assert got.frame["score"].null_count() < got.frame.height  # scores, not JSON text
+        if src.path == "q.parquet":  # the per-row path decodes them the same way
+            assert read_source(src, tmp_path, limit=10 ** 9).frame.equals(got.frame)
