@@ -132,12 +132,12 @@ def test_dataset_rows_are_the_rows_datasets_gives(tmp_path):
 def test_real_files_as_parquet_columnar_equal_per_row(shared_data, tmp_path):
     """The real LLaMA-Factory, ms-swift and HH-RLHF samples written to parquet the way a Hub
     upload stores them (`datasets` → `to_parquet`: one schema for all rows, nulls where a
-    row lacks a key) read columnar as per row."""
+    row lacks a key) read columnar as per row, and as the JSONL files they came from."""
     from datasets import Dataset
 
     from tests.datatools.test_readers_columnar_shapes import _real_jsonl
 
-    taken = set()
+    taken, same = set(), set()
     for path in _real_jsonl(shared_data, tmp_path):
         try:  # (from_json unifies the keys of all rows, as `load_dataset("json")` does)
             dataset = Dataset.from_json(str(path))
@@ -147,12 +147,18 @@ def test_real_files_as_parquet_columnar_equal_per_row(shared_data, tmp_path):
         dataset.to_parquet(str(out))
         src = Source(path=str(out))
         try:
-            if read_columnar(src, tmp_path, False) is None:
-                continue
-        except SourceError:
+            columnar_result = read_columnar(src, tmp_path, False)
+            jsonl = read_source(Source(path=str(path)), tmp_path)
+        except SourceError:  # not a training format (the mt-bench questions)
             continue
-        taken.add(assert_paths_agree(src, tmp_path).format)
-    assert {"sharegpt", "alpaca", "swift"} <= taken, taken
+        got = columnar_result or read_source(src, tmp_path)
+        if columnar_result is not None:
+            taken.add(assert_paths_agree(src, tmp_path).format)
+        # the same records as the JSONL file they came from (absent keys became nulls)
+        assert got.frame.drop("source").equals(jsonl.frame.drop("source")), path.name
+        same.add(got.format)
+    assert {"sharegpt", "alpaca", "swift", "trl"} <= taken, taken
+    assert "llamafactory" in same  # read per row (not a columnar format), the same too
 
 
 def test_json_columns_from_datasets_read_as_their_objects(tmp_path):
