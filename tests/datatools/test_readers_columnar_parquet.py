@@ -130,7 +130,7 @@ def test_dataset_rows_are_the_rows_datasets_gives(tmp_path):
 
 
 def test_real_files_as_parquet_columnar_equal_per_row(shared_data, tmp_path):
-    """The real LLaMA-Factory, ms-swift and HH-RLHF samples written to parquet the way a Hub
+    """The real LLaMA-Factory and ms-swift samples written to parquet the way a Hub
     upload stores them (`datasets` → `to_parquet`: one schema for all rows, nulls where a
     row lacks a key) read columnar as per row, and as the JSONL files they came from."""
     from datasets import Dataset
