@@ -84,21 +84,16 @@ def _read_jsonl_columnar(source: Source, path: Path, fmt: str, sink) -> ReadResu
     from datatools.readers.columnar import read_jsonl
     from datatools.readers.parallel import read_jsonl_parallel, read_workers
 
-    notes: Counter[str] = Counter()
-    frames = Pieces(sink)
-    in_tasks = getattr(sink, "read_in_ranges", None)  # the Ray executor's read tasks
-    read = in_tasks(path, source.path, fmt) if in_tasks is not None else None
-    processes = 1 if sink is not None else read_workers(path)  # a sink takes pieces in order
-    if read is not None:  # the blocks went to the sink's dataset from the tasks
-        rejects, seen, kinds, range_notes, frames.rows, frames.pieces = read
-        notes.update(range_notes)
-    elif processes > 1:
-        _, rejects, seen, kinds = read_jsonl_parallel(path, source.path, fmt, notes, frames,
-                                                      processes)
-    else:
+    def here(notes: Counter, frames: Pieces):
+        processes = 1 if sink is not None else read_workers(path)  # a sink takes pieces in order
+        if processes > 1:
+            return read_jsonl_parallel(path, source.path, fmt, notes, frames, processes)[1:]
         ids = Counter() if sink is None else DeferredIds()
-        _, rejects, seen, kinds = read_jsonl(path, source.path, fmt, ids, notes, frames)
-    return read_result(source, frames, rejects, [fmt], kinds, seen, notes)
+        return read_jsonl(path, source.path, fmt, ids, notes, frames)[1:]
+
+    in_tasks = getattr(sink, "read_in_ranges", None)  # the Ray executor's read tasks
+    return _result_of(source, fmt, sink,
+                      in_tasks(path, source.path, fmt) if in_tasks is not None else None, here)
 
 
 def _read_records_columnar(source: Source, name: str, records, sink, spec: tuple,
@@ -118,14 +113,25 @@ def _read_records_columnar(source: Source, name: str, records, sink, spec: tuple
         fmt = _columnar_format(sample)
         if fmt is None:
             return None
+
+    def here(notes: Counter, frames: Pieces):
+        ids = Counter() if sink is None else DeferredIds()
+        return read_records(name, fmt, ids, notes, frames, records(raw.BATCH))[1:]
+
+    in_tasks = getattr(sink, "read_rows_in_ranges", None)  # the Ray executor's read tasks
+    return _result_of(source, fmt, sink,
+                      in_tasks(spec, rows, name, fmt) if in_tasks is not None else None, here)
+
+
+def _result_of(source: Source, fmt: str, sink, from_tasks, here) -> ReadResult:
+    """The source's result: from the Ray tasks that read it into the sink's blocks
+    (`from_tasks`: (rejects, seen, kinds, notes, rows, blocks)), or, when they did not (None),
+    read in this process by `here(notes, frames)` → (rejects, seen, kinds)."""
     notes: Counter[str] = Counter()
     frames = Pieces(sink)
-    in_tasks = getattr(sink, "read_rows_in_ranges", None)
-    read = in_tasks(spec, rows, name, fmt) if in_tasks is not None else None
-    if read is not None:  # the blocks went to the sink's dataset from the tasks
-        rejects, seen, kinds, range_notes, frames.rows, frames.pieces = read
-        notes.update(range_notes)
+    if from_tasks is not None:  # the blocks went to the sink's dataset from the tasks
+        rejects, seen, kinds, task_notes, frames.rows, frames.pieces = from_tasks
+        notes.update(task_notes)
     else:
-        ids = Counter() if sink is None else DeferredIds()
-        _, rejects, seen, kinds = read_records(name, fmt, ids, notes, frames, records(raw.BATCH))
+        rejects, seen, kinds = here(notes, frames)
     return read_result(source, frames, rejects, [fmt], kinds, seen, notes)

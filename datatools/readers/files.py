@@ -67,14 +67,19 @@ def iter_file(path: Path, name: str, limit: int | None, batch: int):
     yield part
 
 
-def parquet_rows(path: Path, name: str) -> int:
-    """The file's row count, from its footer (no data is read)."""
-    import polars as pl
+def _footer(path: Path, name: str):
+    """The parquet file's footer (row count, schema), read once; no data is read."""
+    import pyarrow.parquet as pq
 
     try:
-        return pl.scan_parquet(path).select(pl.len()).collect().item()
-    except (pl.exceptions.PolarsError, OSError) as err:
+        return pq.read_metadata(path)
+    except (OSError, ValueError) as err:  # not parquet, truncated, unreadable
         raise SourceError(Problem(name, f"cannot read parquet: {err}")) from err
+
+
+def parquet_rows(path: Path, name: str) -> int:
+    """The file's row count, from its footer."""
+    return _footer(path, name).num_rows
 
 
 def _parquet_frame(path: Path, name: str, start: int, rows: int):
@@ -95,16 +100,16 @@ def parquet_records(path: Path, name: str, batch: int, limit: int | None = None,
     releases the GIL)."""
     from datatools.threads import ordered_map
 
-    rows = parquet_rows(path, name)
-    rows = rows if limit is None else min(rows, limit)
+    footer = _footer(path, name)
+    rows = footer.num_rows if limit is None else min(footer.num_rows, limit)
     starts = range(start, rows, batch)
+    decode = json_columns(footer.schema.to_arrow_schema())
 
     def read(first: int):
         return _parquet_frame(path, name, first, min(batch, rows - first))
 
     frames = ordered_map(read, starts, threads=2, ahead=2) if len(starts) > 1 else \
         map(read, starts)
-    decode = json_columns(path, name)
     for first, frame in zip(starts, frames):
         batch_rows = frame.iter_rows(named=True)
         if decode:
@@ -113,18 +118,12 @@ def parquet_records(path: Path, name: str, batch: int, limit: int | None = None,
         yield from enumerate(batch_rows, first)
 
 
-def json_columns(path: Path, name: str) -> dict:
-    """{column: decoder} for the columns that hold JSON text as Arrow's `arrow.json` extension
-    (how `datasets` ≥ 5 stores a `Json` feature: values of varying shape, e.g. a list of
-    completions with different keys). Polars reads them as strings; each value is decoded
-    back into the object `datasets` gives for it, so a record's completions are not read as
-    their JSON text."""
-    import pyarrow.parquet as pq
-
-    try:
-        schema = pq.read_schema(path)
-    except (OSError, ValueError) as err:
-        raise SourceError(Problem(name, f"cannot read parquet: {err}")) from err
+def json_columns(schema) -> dict:
+    """{column: decoder} for the columns of an Arrow `schema` that hold JSON text as Arrow's
+    `arrow.json` extension (how `datasets` ≥ 5 stores a `Json` feature: values of varying
+    shape, e.g. a list of completions with different keys). Polars reads them as strings;
+    each value is decoded back into the object `datasets` gives for it, so a record's
+    completions are not read as their JSON text."""
     found = {field.name: _json_decoder(field.type) for field in schema}
     return {column: decoder for column, decoder in found.items() if decoder is not None}
 
