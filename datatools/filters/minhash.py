@@ -24,6 +24,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import polars as pl
 
+from datatools.filters import oph
+from datatools.filters.hash_mix import FMIX32 as _FMIX32, FMIX64 as _FMIX64, fmix as _fmix
+
 _M64 = (1 << 64) - 1
 _K = 0x100000001B3  # FNV-64 prime: multiplier of the token-block chain
 
@@ -43,18 +46,6 @@ def _splitmix64(n: int, state: int = 0) -> list[int]:
 # outputs) so that "a b" and "b a" hash differently.
 _P = _splitmix64(32)
 MAX_NGRAM = len(_P)
-_FMIX32 = (16, 0x85EBCA6B, 13, 0xC2B2AE35, 16)  # MurmurHash3 fmix32, as in datasketch
-_FMIX64 = (33, 0xFF51AFD7ED558CCD, 33, 0xC4CEB9FE1A85EC53, 33)
-
-
-def _fmix(h: np.ndarray, consts) -> np.ndarray:
-    s1, m1, s2, m2, s3 = (h.dtype.type(c) for c in consts)
-    h = h ^ (h >> s1)
-    h *= m1
-    h ^= h >> s2
-    h *= m2
-    h ^= h >> s3
-    return h
 
 
 def _text_bytes(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -256,18 +247,28 @@ def signatures(hashes: np.ndarray, offsets: np.ndarray, num_perm: int = 128, see
     return sig
 
 
+# The sketches a signature can be: k-permutation MinHash (datasketch's values) or one
+# permutation with densification (`oph`: one operation per shingle instead of k).
+SKETCHES = {"minhash": signatures, "oph": oph.signatures}
+# How much wider than the binomial sqrt(J(1-J)/k) each sketch's estimate spreads (`oph.SPREAD`:
+# texts of a few shingles, whose densified bins are copies); `lsh.verify` widens its band of
+# exact checks by it.
+SPREAD = {"minhash": 1.0, "oph": oph.SPREAD}
+
+
 def signatures_of(hashes: np.ndarray, offsets: np.ndarray, docs: np.ndarray,
-                  num_perm: int = 128, seed: int = 1) -> np.ndarray:
+                  num_perm: int = 128, seed: int = 1, sketch: str = "minhash") -> np.ndarray:
     """`signatures(...)[docs]` without the signatures of the other documents: their shingle
     hashes are gathered into a compact run first (a run of consecutive docs is a slice)."""
+    sign = SKETCHES[sketch]
     docs = np.asarray(docs, dtype=np.int64)
     if not len(docs):
         return np.zeros((0, num_perm), np.uint32)
     lo, hi = offsets[docs], offsets[docs + 1]
     if docs[-1] - docs[0] + 1 == len(docs):  # consecutive: no gather
-        return signatures(hashes[lo[0]:hi[-1]], offsets[docs[0]:docs[-1] + 2] - lo[0],
-                          num_perm, seed)
+        return sign(hashes[lo[0]:hi[-1]], offsets[docs[0]:docs[-1] + 2] - lo[0],
+                    num_perm, seed)
     lens = hi - lo
     own = np.concatenate([[0], np.cumsum(lens)])
     idx = np.arange(own[-1]) + np.repeat(lo - own[:-1], lens)
-    return signatures(hashes[idx], own, num_perm, seed)
+    return sign(hashes[idx], own, num_perm, seed)

@@ -4,7 +4,8 @@ vectorised code is tested against, and a `hashfunc` for datasketch
 signatures `minhash.signatures` computes)."""
 from __future__ import annotations
 
-from datatools.filters.minhash import _FMIX64, _K, _M64, _P
+from datatools.filters.hash_mix import FMIX64 as _FMIX64
+from datatools.filters.minhash import _K, _M64, _P
 
 
 def _fmix64_int(h: int) -> int:

@@ -37,6 +37,10 @@ class NearDedupParams(BaseModel):
         "pairs (two copies of one original go together, even when they are below the "
         "threshold to each other); star: each dropped text is itself ≥ threshold to the "
         "survivor that replaced it (a family can keep several survivors)")
+    sketch: Literal["oph", "minhash"] = Field(
+        "oph", description="signature: oph = one permutation with densification (one hash "
+        "per shingle: ~8x faster signatures) or minhash = k permutations (datasketch's "
+        "values); candidates are verified the same way")
     seed: int = Field(1, description="MinHash permutation seed (datasketch's default is 1)")
     max_miss: float = Field(
         1e-4, gt=0.0, lt=0.5,
@@ -78,7 +82,7 @@ def band_keys_of(texts: pl.Series | Iterable[pl.Series], p: NearDedupParams):
 
     def chunk_keys(lo: int) -> tuple[int, np.ndarray]:
         part = docs[lo:lo + SIGNATURE_CHUNK]
-        sig = minhash.signatures_of(hashes, offsets, part, p.num_perm, p.seed)
+        sig = minhash.signatures_of(hashes, offsets, part, p.num_perm, p.seed, p.sketch)
         return lo, lsh.band_keys(sig, bands, rows)
 
     # two chunks at once: one chunk's band keys (one thread) overlap the next's signatures
@@ -100,9 +104,9 @@ def verify_pairs(pairs: np.ndarray, hashes: np.ndarray, offsets: np.ndarray,
     """(verified mask, estimated Jaccard) per candidate pair (`lsh.verify`)."""
     # signatures are computed again for the few documents in candidate pairs, to verify them
     in_pairs = np.unique(pairs)
-    sig = minhash.signatures_of(hashes, offsets, in_pairs, p.num_perm, p.seed)
+    sig = minhash.signatures_of(hashes, offsets, in_pairs, p.num_perm, p.seed, p.sketch)
     return lsh.verify(pairs, sig, hashes, offsets, p.threshold,
-                      sig_pairs=np.searchsorted(in_pairs, pairs))
+                      sig_pairs=np.searchsorted(in_pairs, pairs), spread=minhash.SPREAD[p.sketch])
 
 
 def clusters_of(n: int, pairs: np.ndarray, ok: np.ndarray, est: np.ndarray, rank: np.ndarray,

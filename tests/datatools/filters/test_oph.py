@@ -1,0 +1,98 @@
+"""One-permutation signatures with densification: every bin filled from the text's own bins,
+independent of the batch, an unbiased estimate whose spread stays within `oph.SPREAD` of the
+binomial, LSH recall at the threshold, and the same removals as k-permutation MinHash."""
+import numpy as np
+import polars as pl
+import pytest
+
+from datatools.filters import lsh, minhash, oph
+from datatools.filters.near_dedup import NearDedupParams, near_duplicates
+
+RNG = np.random.default_rng(11)
+
+
+def texts_of(tokens) -> list[str]:
+    return [" ".join(f"w{x}" for x in row) for row in tokens]
+
+
+def copies(words: int, n: int, edits: int):
+    """n random texts of `words` words and a copy of each with `edits` words replaced."""
+    tokens = RNG.integers(0, 10**6, (n, words))
+    edited = tokens.copy()
+    for row in edited:
+        row[RNG.choice(words, edits, replace=False)] = RNG.integers(10**6, 2 * 10**6, edits)
+    h, off = minhash.shingle_hashes(pl.Series(texts_of(tokens) + texts_of(edited)), "word", 5)
+    return h, off, np.stack([np.arange(n), np.arange(n, 2 * n)], axis=1)
+
+
+@pytest.mark.parametrize("k", [128, 100])
+def test_every_bin_comes_from_the_texts_own_bins(k):
+    texts = ["one two three four five six", "", "a b c d e f g h i j k l m n o p q r s t u v",
+             " ".join(f"w{i}" for i in range(400))]
+    h, off = minhash.shingle_hashes(pl.Series(texts), "word", 5)
+    sig = oph.signatures(h, off, k, seed=3)
+    assert sig.shape == (4, k) and sig.dtype == np.uint32
+    assert (sig[1] == oph.EMPTY).all()  # no shingles: nothing to compare
+    a, b = np.uint32(oph._mix(3) | 1), oph._mix(4)
+    for i in (0, 2, 3):
+        with np.errstate(over="ignore"):
+            own = h[off[i]:off[i + 1]].astype(np.uint32) * a + b  # the text's permuted hashes
+        assert set(sig[i].tolist()) <= set(own.tolist())
+        assert (sig[i] != oph.EMPTY).all()
+    # the 2-shingle text fills 128 bins from its 2 values; the 396-shingle text has most bins
+    # of its own, each the minimum of the hashes that fall in that bin
+    assert len(set(sig[0].tolist())) == 2
+    assert len(set(sig[3].tolist())) > 0.8 * k
+
+
+def test_a_texts_signature_does_not_depend_on_its_batch():
+    h, off, _ = copies(30, 50, 2)
+    whole = oph.signatures(h, off, 128, 1)
+    docs = np.array([3, 7, 40, 41, 99])
+    assert np.array_equal(minhash.signatures_of(h, off, docs, 128, 1, "oph"), whole[docs])
+    assert np.array_equal(minhash.signatures_of(h, off, np.arange(5, 9), 128, 1, "oph"),
+                          whole[5:9])
+    assert not np.array_equal(oph.signatures(h, off, 128, 2), whole)  # the seed matters
+
+
+@pytest.mark.parametrize("words,edits", [(6, 1), (9, 1), (14, 1), (24, 2), (84, 4), (204, 8)])
+def test_estimate_unbiased_and_within_the_stated_spread(words, edits):
+    """Fraction of agreeing bins against the true Jaccard of the hashed shingle sets: mean
+    error ~0, and a spread over the binomial sqrt(J(1-J)/k) no wider than `oph.SPREAD`
+    (what `lsh.verify` assumes for its band of exact checks)."""
+    h, off, pairs = copies(words, 1500, edits)
+    exact = lsh.exact_jaccard(pairs, h, off)
+    est = lsh.estimate_jaccard(oph.signatures(h, off, 128, 1), pairs)
+    sigma = np.sqrt(exact * (1 - exact) / 128)
+    ok = sigma > 0
+    z = (est - exact)[ok] / sigma[ok]
+    assert abs((est - exact).mean()) < 0.01
+    assert z.std() <= oph.SPREAD
+    mh = lsh.estimate_jaccard(minhash.signatures(h, off, 128, 1), pairs)
+    assert 0.9 < ((mh - exact)[ok] / sigma[ok]).std() < 1.1  # MinHash: the binomial itself
+
+
+def test_lsh_finds_pairs_just_above_the_threshold():
+    p = NearDedupParams()
+    bands, rows = lsh.choose_bands(p.threshold, p.num_perm, p.max_miss)
+    found = total = 0
+    for words, edits in [(20, 1), (50, 2), (200, 4), (200, 3)]:
+        h, off, pairs = copies(words, 600, edits)
+        exact = lsh.exact_jaccard(pairs, h, off)
+        keys = lsh.band_keys(oph.signatures(h, off, p.num_perm, p.seed), bands, rows)
+        hit = (keys[:, pairs[:, 0]] == keys[:, pairs[:, 1]]).any(axis=0)
+        near = (exact >= 0.8) & (exact < 0.86)
+        found, total = found + hit[near].sum(), total + near.sum()
+    assert total > 500 and found == total  # max_miss 1e-4 per pair at 0.8
+
+
+def test_same_removals_as_minhash_on_the_bench_corpus():
+    from datatools.bench.corpus import make_corpus
+
+    c = make_corpus(docs=4000, words=120, seed=2)
+    texts, rank = pl.Series(c.texts), np.arange(4000)
+    by = {s: near_duplicates(texts, rank, NearDedupParams(sketch=s)) for s in ("oph", "minhash")}
+    assert (by["oph"].rep >= 0).sum() > 100
+    # the same survivor for every removed text (the partner named in the detail is the one
+    # with the highest estimate, which differs between sketches)
+    assert np.array_equal(by["oph"].rep, by["minhash"].rep)
