@@ -62,45 +62,45 @@ def _text_bytes(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     return data[offsets[0]: offsets[-1]], offsets - offsets[0]
 
 
-def _token_spans(data: np.ndarray, offsets: np.ndarray, shingle: str):
-    n = len(data)
+def _separated(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One chunk's texts ASCII-lowercased with a space before each text and at the end (no
+    token then runs across a boundary, and every token starts and ends inside: cheaper than
+    cutting tokens afterwards), followed by 16 zero bytes for the 8-byte windows; and each
+    text's start in it (text d moves d + 1 bytes right)."""
+    body = np.insert(data, offsets, np.uint8(32))
+    buf = np.zeros(len(body) + 16, dtype=np.uint8)
+    upper = (body - np.uint8(65)) < 26
+    # ASCII-lowercase once (uint8: 64 bytes per SIMD op), not each token's blocks
+    np.bitwise_or(body, upper.view(np.uint8) << np.uint8(5), out=buf[:len(body)])
+    return buf, offsets + np.arange(1, len(offsets) + 1)
+
+
+def _token_spans(body: np.ndarray, shingle: str):
+    """Token [start, end) byte positions in a chunk from `_separated` (spaces at both ends)."""
+    n = len(body)
     if shingle == "char":
-        cont = (data & 0xC0) == 0x80  # UTF-8 continuation byte: same character
-        space = (data == 32) | ((data >= 9) & (data <= 13))
+        cont = (body & 0xC0) == 0x80  # UTF-8 continuation byte: same character
+        space = (body == 32) | ((body >= 9) & (body <= 13))
         starts = np.flatnonzero(~space & ~cont)
         # a character ends where the next one starts (or at the end of the chunk)
         char_starts = np.append(np.flatnonzero(~cont), n)
         return starts, char_starts[np.searchsorted(char_starts, starts, side="right")]
-    low = data | np.uint8(0x20)
-    word = ((low - np.uint8(97)) < 26) | ((data - np.uint8(48)) < 10) | (data >= 128) | (data == 95)
-    # one pass for both edges: a token starts/ends where `word` flips
+    word = (((body - np.uint8(97)) < 26) | ((body - np.uint8(48)) < 10) | (body >= 128)
+            | (body == 95))
+    # one pass for both edges: a token starts/ends where `word` flips (never at 0 or n: the
+    # chunk begins and ends with a space)
     edges = np.flatnonzero(word[1:] != word[:-1]) + 1
-    if n and word[0]:
-        edges = np.concatenate([[0], edges])
-    if len(edges) % 2:
-        edges = np.append(edges, n)
-    starts, ends = edges[0::2], edges[1::2]
-    # documents are concatenated: split tokens that run across a document boundary
-    inner = np.unique(offsets[1:-1])
-    inner = inner[(inner > 0) & (inner < n)]
-    cut = inner[word[inner] & word[inner - 1]]
-    if len(cut):
-        starts = np.insert(starts, np.searchsorted(starts, cut), cut)
-        ends = np.insert(ends, np.searchsorted(ends, cut), cut)
-    return starts, ends
+    return edges[0::2], edges[1::2]
 
 
 def _token_hashes(data: np.ndarray, offsets: np.ndarray, shingle: str):
     """Token hashes (uint64, `token_hash` of the lowercased bytes) and each document's first
     token index (length n_docs + 1), for one chunk of texts."""
-    starts, ends = _token_spans(data, offsets, shingle)
-    padded = np.zeros(len(data) + 16, dtype=np.uint8)
-    # ASCII-lowercase the text once (uint8: 64 bytes per SIMD op), not each token's blocks
-    upper = (data - np.uint8(65)) < 26
-    np.bitwise_or(data, upper.view(np.uint8) << np.uint8(5), out=padded[:len(data)])
+    buf, doc_starts = _separated(data, offsets)
+    starts, ends = _token_spans(buf[:len(buf) - 16], shingle)
     # window[p] = the 8 bytes at p as a little-endian uint64 (overlapping, unaligned view)
     window = np.lib.stride_tricks.as_strided(
-        padded[:8].view("<u8"), shape=(len(data) + 8,), strides=(1,))
+        buf[:8].view("<u8"), shape=(len(buf) - 8,), strides=(1,))
     length = (ends - starts).astype(np.uint64)
 
     def mask(n):  # low min(n, 8) bytes set: the part of an 8-byte window inside the token
@@ -118,7 +118,7 @@ def _token_hashes(data: np.ndarray, offsets: np.ndarray, shingle: str):
             acc[live] = _fmix(acc[live] * np.uint64(_K) + block, _FMIX64)
             live = live[rest > 8]
             k += 1
-    return acc, np.searchsorted(starts, offsets)
+    return acc, np.searchsorted(starts, doc_starts)
 
 
 def _ngram_hashes(th: np.ndarray, first: np.ndarray, ngram: int):
@@ -132,8 +132,10 @@ def _ngram_hashes(th: np.ndarray, first: np.ndarray, ngram: int):
     with np.errstate(over="ignore"):
         if w > 0:
             acc[:w] = ngram
+            term = np.empty(w, dtype=np.uint64)
             for i in range(ngram):
-                acc[:w] += th[i:i + w] * np.uint64(_P[i])
+                np.multiply(th[i:i + w], np.uint64(_P[i]), out=term)
+                acc[:w] += term
         # the last min(count, ngram-1) tokens of each document start no full n-gram
         for k in range(1, ngram):
             keep[first[1:][counts >= k] - k] = False
