@@ -44,6 +44,29 @@ def assistant_turn(column: str) -> pl.Expr:
     return pl.concat_list(pl.struct(role=pl.lit("assistant"), content=pl.col(column)))
 
 
+def with_assistant_turn(messages: pl.Series, completion: pl.Series) -> pl.Series:
+    """Each row's message list with one assistant message (`completion`) appended.
+
+    The same values as `pl.concat_list(messages, assistant_turn(...))`, built from the
+    exploded messages and one grouping: polars' concat_list of two list-of-struct columns
+    took 0.44 s for 100k rows here (per-row work), this 0.05 s."""
+    import numpy as np
+
+    n = len(messages)
+    lengths = messages.list.len().fill_null(0).to_numpy().astype(np.int64)
+    turn = pl.select(pl.struct(role=pl.lit("assistant"), content=completion))[:, 0]
+    # element k of the result's flat values: a message of row `row[k]`, in row order
+    row = np.concatenate([np.repeat(np.arange(n), lengths), np.arange(n)])
+    values = pl.concat([messages.explode(empty_as_null=False, keep_nulls=False).alias("m"),
+                        turn.alias("m")])
+    order = np.argsort(row, kind="stable")  # each row's messages, then its new turn
+    out = pl.DataFrame({"row": row[order], "m": values.gather(order)}).group_by(
+        "row", maintain_order=True).agg("m")["m"]
+    if messages.null_count():  # concat_list's rule: no list, no result
+        out = pl.select(pl.when(messages.is_not_null()).then(out))[:, 0]
+    return out.alias(messages.name)
+
+
 def rows_at(frame: pl.DataFrame, rows, columns: list[str]) -> pl.DataFrame:
     """`frame[rows, columns]`. Increasing rows (the usual case: a record's rows are adjacent)
     are taken with a filter, which shares the text; others with a gather, which copies it."""

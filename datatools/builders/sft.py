@@ -10,6 +10,7 @@ import polars as pl
 
 from datatools.builders.ledger import (
     SFT_SCHEMA, answered, ledger_frame, no_completion, record_lists, rows_at, skip_row,
+    with_assistant_turn,
 )
 from datatools.builders.ranking import record_ranking
 from datatools.schemas.recipe import SFTParams
@@ -64,9 +65,8 @@ def build_sft(frame: pl.DataFrame, params: SFTParams | None = None, seed: int = 
                                 {"prompt": row["prompt"], "completion": row["completion"]}))
     picks = picks.filter(why.is_null())
     data = picks.select(
-        "id", "source", pl.concat_list("prompt", pl.concat_list(pl.struct(
-            role=pl.lit("assistant"), content=pl.col("completion")))).alias("messages"),
-        "score", "model", "meta").cast(SFT_SCHEMA)
+        "id", "source", with_assistant_turn(picks["prompt"], picks["completion"])
+        .alias("messages"), "score", "model", "meta").cast(SFT_SCHEMA)
     if p.format == "prompt_completion":
         data = data.with_columns(
             pl.col("messages").list.slice(0, pl.col("messages").list.len() - 1).alias("prompt"),
