@@ -171,8 +171,7 @@ def _verified(step, ds, pairs: np.ndarray, text: pl.Expr,
                 list(text_slices(docs[used], text)), p.shingle, p.ngram)
         else:  # no document of this block is in a pair
             hashes, offsets = np.zeros(0, np.uint64), np.zeros(1, np.int64)
-        sig = minhash.signatures_of(hashes, offsets, np.arange(len(used)), p.num_perm, p.seed,
-                                    p.sketch)
+        sig = minhash.signatures_of(hashes, offsets, np.arange(len(used)), p.num_perm, p.seed)
         shingles = pa.ListArray.from_arrays(pa.array(offsets.astype(np.int64), pa.int64())
                                             .cast(pa.int32()), pa.array(hashes))
         signature = pa.FixedSizeListArray.from_arrays(pa.array(sig.ravel()), p.num_perm)
@@ -196,8 +195,7 @@ def _verified(step, ds, pairs: np.ndarray, text: pl.Expr,
         offsets = np.zeros(group.height + 1, dtype=np.int64)
         offsets[1:] = np.cumsum(shingles.list.len().to_numpy())
         local = np.arange(group.height).reshape(-1, 2)
-        ok, est = lsh.verify(local, group["__sig"].to_numpy(), hashes, offsets, p.threshold,
-                             spread=minhash.SPREAD[p.sketch])
+        ok, est = lsh.verify(local, group["__sig"].to_numpy(), hashes, offsets, p.threshold)
         return pl.DataFrame({"__pair": first, "__ok": ok, "__est": est})
 
     checked = pl.concat([f for f in hash_grouped(ds, sides, "__pair", verify, 2 * len(pairs),

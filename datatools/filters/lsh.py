@@ -120,6 +120,7 @@ def pairs_from_keys(keys: np.ndarray, docs: np.ndarray, reach: int = 8) -> np.nd
     if not out:
         return np.zeros((0, 2), dtype=np.int64)
     p = np.sort(docs[np.concatenate(out)], axis=1)
+    p = p[p[:, 0] != p[:, 1]]  # a document listed twice (banded by two sketches) is no pair
     if len(docs) and docs.max() < 1 << 32:  # one uint64 per pair: a 1-D sort, not rows'
         code = _distinct_sorted(_sort((p[:, 0].astype(np.uint64) << np.uint64(32))
                                       | p[:, 1].astype(np.uint64)))
@@ -138,8 +139,8 @@ def estimate_jaccard(sig: np.ndarray, pairs: np.ndarray, chunk: int = 1 << 16) -
 
 
 def verify(pairs: np.ndarray, sig: np.ndarray, hashes: np.ndarray, offsets: np.ndarray,
-           threshold: float, z: float = 5.0, sig_pairs: np.ndarray | None = None,
-           spread: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+           threshold: float, z: float = 5.0,
+           sig_pairs: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Keep candidate pairs whose true Jaccard is ≥ threshold; returns (mask, estimate).
 
     The estimate has standard error σ = sqrt(t(1-t)/k); pairs whose estimate is more than zσ
@@ -147,10 +148,9 @@ def verify(pairs: np.ndarray, sig: np.ndarray, hashes: np.ndarray, offsets: np.n
     closer to the line get the exact Jaccard of their hashed shingle sets, so pairs just above
     the threshold are kept and pairs just below it are not — an estimate alone cannot tell
     0.79 from 0.81 at k = 128 (σ ≈ 0.035). `sig_pairs`: the pairs as rows of `sig` when sig
-    holds only the documents that occur in pairs (default: `pairs` index sig directly).
-    `spread`: the sketch's measured spread over the binomial σ (`minhash.SPREAD`)."""
+    holds only the documents that occur in pairs (default: `pairs` index sig directly)."""
     est = estimate_jaccard(sig, pairs if sig_pairs is None else sig_pairs)
-    sigma = spread * np.sqrt(threshold * (1 - threshold) / sig.shape[1])
+    sigma = np.sqrt(threshold * (1 - threshold) / sig.shape[1])
     keep = est >= threshold + z * sigma
     unsure = np.flatnonzero(np.abs(est - threshold) < z * sigma)
     if len(unsure):

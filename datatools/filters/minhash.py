@@ -252,10 +252,7 @@ def signatures(hashes: np.ndarray, offsets: np.ndarray, num_perm: int = 128, see
 # The sketches a signature can be: k-permutation MinHash (datasketch's values) or one
 # permutation with densification (`oph`: one operation per shingle instead of k).
 SKETCHES = {"minhash": signatures, "oph": oph.signatures}
-# How much wider than the binomial sqrt(J(1-J)/k) each sketch's estimate spreads (`oph.SPREAD`:
-# texts of a few shingles, whose densified bins are copies); `lsh.verify` widens its band of
-# exact checks by it.
-SPREAD = {"minhash": 1.0, "oph": oph.SPREAD}
+
 
 
 def signatures_of(hashes: np.ndarray, offsets: np.ndarray, docs: np.ndarray,

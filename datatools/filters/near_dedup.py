@@ -37,10 +37,11 @@ class NearDedupParams(BaseModel):
         "pairs (two copies of one original go together, even when they are below the "
         "threshold to each other); star: each dropped text is itself ≥ threshold to the "
         "survivor that replaced it (a family can keep several survivors)")
-    sketch: Literal["oph", "minhash"] = Field(
-        "oph", description="signature: oph = one permutation with densification (one hash "
-        "per shingle: ~8x faster signatures) or minhash = k permutations (datasketch's "
-        "values); candidates are verified the same way")
+    sketch: Literal["auto", "minhash"] = Field(
+        "auto", description="candidate signatures: auto = k-permutation MinHash for texts "
+        "of fewer than num_perm shingles and one permutation with densification (one hash per "
+        "shingle: ~5x faster on long texts) from threshold × num_perm up, both in between; "
+        "minhash = k permutations for every text. Candidates are verified the same way")
     seed: int = Field(1, description="MinHash permutation seed (datasketch's default is 1)")
     max_miss: float = Field(
         1e-4, gt=0.0, lt=0.5,
@@ -69,26 +70,55 @@ def near_duplicates(texts: pl.Series | Iterable[pl.Series], rank: np.ndarray,
     return resolve_pairs(pairs, hashes, offsets, rank, p)
 
 
+def sketch_groups(counts: np.ndarray, p: NearDedupParams) -> list[tuple[str, np.ndarray]]:
+    """The documents banded by each sketch (`minhash.SKETCHES`), from their shingle counts.
+
+    One permutation (`oph`) costs one operation per shingle but fills its empty bins in rounds,
+    which is slower than k permutations for texts of far fewer shingles than bins (41 shingles,
+    128 bins: 2.4x slower, measured), and faster from about k shingles up (196: ~5x). So with
+    `auto`, texts of fewer than k shingles get MinHash bands, texts of at least threshold × k
+    get OPH bands, and texts in between get both. Two texts with Jaccard J ≥ threshold have
+    shingle counts within a factor J of each other (J ≤ min/max), so they always share one
+    sketch: the candidate bound (`max_miss`) holds across the split."""
+    docs = np.flatnonzero(counts > 0)  # texts with no tokens are never duplicates
+    if p.sketch == "minhash":
+        return [("minhash", docs)]
+    n = counts[docs]
+    return [(name, part) for name, part in (
+        ("minhash", docs[n < p.num_perm]),
+        ("oph", docs[n >= int(np.ceil(p.threshold * p.num_perm))])) if len(part)]
+
+
+# band keys of the two sketches live in different key spaces (a key is never compared across)
+_SKETCH_SALT = {"minhash": np.uint64(0), "oph": np.uint64(0x9E3779B97F4A7C15)}
+
+
 def band_keys_of(texts: pl.Series | Iterable[pl.Series], p: NearDedupParams):
-    """(shingle hashes, offsets, docs, keys): the texts' hashed shingles, the documents that
-    have any (texts with no tokens are never duplicates) and their (bands, len(docs)) LSH keys."""
+    """(shingle hashes, offsets, docs, keys): the texts' hashed shingles, the documents banded
+    (`sketch_groups`: a document banded by both sketches appears twice) and their (bands,
+    len(docs)) LSH keys."""
     parts = [texts] if isinstance(texts, pl.Series) else texts
     hashes, offsets = minhash.shingle_hashes_of_parts(parts, p.shingle, p.ngram)
     bands, rows = lsh.choose_bands(p.threshold, p.num_perm, p.max_miss)
-    docs = np.flatnonzero(np.diff(offsets) > 0)
+    groups = sketch_groups(np.diff(offsets), p)
+    docs = np.concatenate([d for _, d in groups]) if groups else np.zeros(0, np.int64)
     # Signatures exist a chunk of documents at a time: only their band keys are kept
     # (bands × 8 bytes per document instead of num_perm × 4: 168 MB, not 512 MB, at 1M) ...
     keys = np.empty((bands, len(docs)), dtype=np.uint64)
+    chunks, start = [], 0
+    for sketch, group in groups:
+        chunks += [(sketch, start + lo, group[lo:lo + SIGNATURE_CHUNK])
+                   for lo in range(0, len(group), SIGNATURE_CHUNK)]
+        start += len(group)
 
-    def chunk_keys(lo: int) -> tuple[int, np.ndarray]:
-        part = docs[lo:lo + SIGNATURE_CHUNK]
-        sig = minhash.signatures_of(hashes, offsets, part, p.num_perm, p.seed, p.sketch)
-        return lo, lsh.band_keys(sig, bands, rows)
+    def chunk_keys(chunk) -> tuple[int, np.ndarray]:
+        sketch, at, part = chunk
+        sig = minhash.signatures_of(hashes, offsets, part, p.num_perm, p.seed, sketch)
+        return at, lsh.band_keys(sig, bands, rows) ^ _SKETCH_SALT[sketch]
 
     # two chunks at once: one chunk's band keys (one thread) overlap the next's signatures
-    for lo, part_keys in ordered_map(chunk_keys, range(0, len(docs), SIGNATURE_CHUNK),
-                                     threads=2, ahead=2):
-        keys[:, lo:lo + part_keys.shape[1]] = part_keys
+    for at, part_keys in ordered_map(chunk_keys, chunks, threads=2, ahead=2):
+        keys[:, at:at + part_keys.shape[1]] = part_keys
     return hashes, offsets, docs, keys
 
 
@@ -102,11 +132,12 @@ def resolve_pairs(pairs: np.ndarray, hashes: np.ndarray, offsets: np.ndarray,
 def verify_pairs(pairs: np.ndarray, hashes: np.ndarray, offsets: np.ndarray,
                  p: NearDedupParams) -> tuple[np.ndarray, np.ndarray]:
     """(verified mask, estimated Jaccard) per candidate pair (`lsh.verify`)."""
-    # signatures are computed again for the few documents in candidate pairs, to verify them
+    # k-permutation signatures (whose estimate has the binomial spread `lsh.verify` assumes)
+    # are computed for the few documents in candidate pairs, to verify them
     in_pairs = np.unique(pairs)
-    sig = minhash.signatures_of(hashes, offsets, in_pairs, p.num_perm, p.seed, p.sketch)
+    sig = minhash.signatures_of(hashes, offsets, in_pairs, p.num_perm, p.seed)
     return lsh.verify(pairs, sig, hashes, offsets, p.threshold,
-                      sig_pairs=np.searchsorted(in_pairs, pairs), spread=minhash.SPREAD[p.sketch])
+                      sig_pairs=np.searchsorted(in_pairs, pairs))
 
 
 def clusters_of(n: int, pairs: np.ndarray, ok: np.ndarray, est: np.ndarray, rank: np.ndarray,

@@ -11,8 +11,10 @@ sequence of random bins the same for every text — which keeps P[bin i agrees] 
 bin. Values of different bins lie in disjoint ranges, so a filled bin agrees with another
 text's bin only when both copied the same source bin with the same minimum.
 
-The estimator (fraction of agreeing bins) is unbiased like MinHash's; its spread is measured
-against the binomial sqrt(J(1-J)/k) in tests/datatools/filters/test_oph.py.
+The estimate (fraction of agreeing bins) is unbiased like MinHash's, but for texts of few
+shingles it spreads wider than the binomial sqrt(J(1-J)/k) (densified bins are copies: 1.41x
+at 2 shingles, 1.2x at 5-20, measured), so these signatures only make LSH candidates; pairs are
+verified with k-permutation signatures (`near_dedup.verify_pairs`).
 """
 from __future__ import annotations
 
@@ -20,10 +22,6 @@ import numpy as np
 
 from datatools.filters.hash_mix import FMIX32 as _FMIX32, fmix as _fmix
 
-# The estimate's spread over the binomial sqrt(J(1-J)/k), measured at k = 128: 1.41 for
-# texts of 2 shingles (their bins are densified copies of two values), 1.17-1.23 for 5-20,
-# 0.88-0.97 from 80 up (fewer empty bins: sampling without replacement). test_oph.py checks it.
-SPREAD = 1.5
 EMPTY = np.uint32(0xFFFFFFFF)  # an empty text's value, as in `minhash.signatures`
 _C1, _C2 = np.uint32(0x9E3779B1), np.uint32(0x85EBCA77)  # odd constants of the bin sequence
 _TABLE = 64  # steps of each bin's densification sequence kept in a table (more are hashed)
