@@ -37,7 +37,9 @@ def _ours_process(tmp: Path, data: Path, threshold: float, num_perm: int, ngram:
         "name": "bench-dedup", "sources": [{"path": str(data), "format": "trl"}],
         "steps": [{"validate": {}},
                   {"near_dedup": {"threshold": threshold, "num_perm": num_perm, "ngram": ngram}}],
-        "outputs": {"dir": str(tmp / "out"), "sft": {}},
+        # as `bench build`: the dataset, ledger and reports, no candidate frame (the baselines
+        # write only their removals)
+        "outputs": {"dir": str(tmp / "out"), "sft": {}, "candidates": "none"},
     }))
     measured = run_cli_build(recipe, "--no-cache")
     ledger = pl.read_parquet(tmp / "out" / "rejects" / "rejects.parquet")
