@@ -254,7 +254,6 @@ def signatures(hashes: np.ndarray, offsets: np.ndarray, num_perm: int = 128, see
 SKETCHES = {"minhash": signatures, "oph": oph.signatures}
 
 
-
 def signatures_of(hashes: np.ndarray, offsets: np.ndarray, docs: np.ndarray,
                   num_perm: int = 128, seed: int = 1, sketch: str = "minhash") -> np.ndarray:
     """`signatures(...)[docs]` without the signatures of the other documents: their shingle

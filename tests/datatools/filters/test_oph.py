@@ -76,14 +76,15 @@ def test_lsh_finds_pairs_just_above_the_threshold():
     p = NearDedupParams()
     bands, rows = lsh.choose_bands(p.threshold, p.num_perm, p.max_miss)
     found = total = 0
-    for words, edits in [(20, 1), (50, 2), (200, 4), (200, 3)]:
+    # texts `auto` bands by one permutation (≥ threshold × k = 103 shingles)
+    for words, edits in [(110, 2), (150, 3), (200, 4), (200, 3), (320, 6)]:
         h, off, pairs = copies(words, 600, edits)
         exact = lsh.exact_jaccard(pairs, h, off)
         keys = lsh.band_keys(oph.signatures(h, off, p.num_perm, p.seed), bands, rows)
         hit = (keys[:, pairs[:, 0]] == keys[:, pairs[:, 1]]).any(axis=0)
         near = (exact >= 0.8) & (exact < 0.86)
         found, total = found + hit[near].sum(), total + near.sum()
-    assert total > 500 and found == total  # max_miss 1e-4 per pair at 0.8
+    assert total > 1500 and found == total  # max_miss 1e-4 per pair at 0.8
 
 
 @pytest.mark.parametrize("words", [60, 120, 200])
@@ -113,3 +114,28 @@ def test_sketch_groups_share_a_sketch_for_every_pair_that_can_reach_the_threshol
             assert {a, b} <= short or {a, b} <= long_, (a, b)
     assert dict(sketch_groups(counts, NearDedupParams(sketch="minhash")))["minhash"].tolist() \
         == list(range(1, 400))
+
+
+def test_band_keys_of_a_block_are_those_of_the_whole():
+    """The Ray plan bands each block on its own: a text's keys must not depend on which other
+    texts are banded with it, whichever sketch (or both) bands it."""
+    from datatools.filters.near_dedup import band_keys_of
+
+    words = [30, 110, 125, 200, 0, 400] * 20
+    texts = pl.Series([" ".join(f"w{RNG.integers(10**6)}" for _ in range(n)) for n in words])
+    p = NearDedupParams()
+
+    def keyed(series):
+        _, _, docs, keys = band_keys_of(series, p)
+        return {(int(d), tuple(k)) for d, k in zip(docs, keys.T)}
+
+    whole = keyed(texts)
+    half = len(texts) // 2
+    parts = keyed(texts[:half]) | {(d + half, k) for d, k in keyed(texts[half:])}
+    assert parts == whole
+    by_doc = {}
+    for d, _ in whole:
+        by_doc[d] = by_doc.get(d, 0) + 1
+    assert {by_doc[i] for i in range(len(words)) if 103 <= words[i] - 4 < 128} == {2}  # both
+    assert {by_doc[i] for i in range(len(words)) if words[i] - 4 >= 128 or 0 < words[i] - 4 < 103} == {1}
+    assert all(words[i] for i in by_doc)  # an empty text is never banded
