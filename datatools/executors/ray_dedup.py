@@ -6,7 +6,8 @@ that one task per group reads to find the keys seen more than once. exact_dedup'
 those keys (`ray_shuffle.repeated_rows`) — the duplicate groups, a few percent of the data —
 come to the driver, where the local step's own rule decides the first occurrence.
 near_dedup's group tasks turn their buckets seen twice into candidate pairs (the local
-neighbour rule; a bucket lies wholly in one group), and only the pairs come to the driver,
+neighbour rule; a bucket lies wholly in one group); a second grouping by pair drops the
+copies of a pair found in several bands, and only the distinct pairs come to the driver,
 which clusters them with the local rule. The pairs are verified in tasks too:
 each block sends the shingle hashes and signature of its documents in pairs to the pair's
 hash group, so the driver holds narrow rows per near-duplicate document, never texts or
@@ -19,7 +20,7 @@ import numpy as np
 import polars as pl
 
 from datatools.executors.ray_blocks import ORDER, block_task
-from datatools.executors.ray_shuffle import hash_grouped, repeated_rows
+from datatools.executors.ray_shuffle import grouped_refs, hash_grouped, repeated_rows
 from datatools.filters import lsh, minhash
 from datatools.filters.near_dedup import band_keys_of, clusters_of, rank_of, rank_primary
 from datatools.step import text_slices
@@ -83,10 +84,20 @@ def near_dedup_plan(step, ds, books, location: str, partitions: int):
     # a bucket (band, key) lies wholly in one hash group, so its pairs are made there: the
     # driver gets pairs, not the rows of every bucket seen twice (at 10M records those, and
     # their sorted copies, set the driver's peak)
-    found = [f for f in hash_grouped(ds, band_rows, "__bkey", _bucket_pairs,
-                                     ds.count() * bands, partitions) if f.height]
-    pairs = (np.unique(np.concatenate([f.to_numpy() for f in found]), axis=0) if found
-             else None)
+    rows = ds.count() * bands
+    found = grouped_refs(ds.to_arrow_refs(), band_rows, "__bkey", _bucket_pairs, rows,
+                         partitions)
+    # a pair is found in most of its bands (~20 times at 25 bands): the copies are dropped in
+    # a second grouping by pair, so the driver gets each pair once (at 1M records the copies
+    # and their sort were +51 MiB of the driver's peak, growing with N)
+    num_rows = ray.remote(lambda table: table.num_rows)
+    found_rows = sum(ray.get([num_rows.remote(t) for t in found]))
+    unique_refs = grouped_refs(found, _with_pair_hash, "__ph", _distinct_pairs, found_rows,
+                               partitions)
+    del found  # the copies are freed once the second grouping has read them
+    unique = [f for f in (pl.from_arrow(t) for t in ray.get(unique_refs)) if f.height]
+    # (a, b) rows in lexicographic order, a < b: what np.unique(axis=0) of the copies gave
+    pairs = pl.concat(unique).sort("a", "b").to_numpy() if unique else None
     info = _cluster_info(step, ds, pairs, text, partitions) if pairs is not None else None
     info_ref = ray.put(info if info is not None else step.cluster_info(
         pl.DataFrame(schema={step.key: pl.String}), _no_clusters()))
@@ -95,6 +106,21 @@ def near_dedup_plan(step, ds, books, location: str, partitions: int):
         return _checked(step.split(frame, ray.get(info_ref)), frame, location)
 
     return ds.map_batches(block_task(split, books), batch_format="pyarrow", batch_size=None)
+
+
+def _with_pair_hash(table) -> pl.DataFrame:
+    """A table of candidate pairs (a, b) with a 64-bit hash of the pair, to group by."""
+    pairs = pl.from_arrow(table)
+    a = pairs["a"].to_numpy().astype(np.uint64)
+    b = pairs["b"].to_numpy().astype(np.uint64)
+    with np.errstate(over="ignore"):
+        h = (a * np.uint64(0x9E3779B97F4A7C15)) ^ (b * np.uint64(0xC2B2AE3D27D4EB4F))
+        h ^= h >> np.uint64(29)
+    return pairs.with_columns(pl.Series("__ph", h.view(np.int64)))
+
+
+def _distinct_pairs(group: pl.DataFrame) -> pl.DataFrame:
+    return group.select("a", "b").unique()
 
 
 def _bucket_pairs(group: pl.DataFrame) -> pl.DataFrame:

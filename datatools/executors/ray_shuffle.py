@@ -46,6 +46,18 @@ def hash_grouped(ds, rows_of: Callable, by: str, reduce: Callable, rows: int,
     the rows expected in all). Consecutive blocks share a map task when parts would be small."""
     import ray
 
+    refs = grouped_refs(ds.to_arrow_refs(), rows_of, by, reduce, rows, partitions, per_group,
+                        per_part)
+    return [pl.from_arrow(t) for t in ray.get(refs)]
+
+
+def grouped_refs(blocks: list, rows_of: Callable, by: str, reduce: Callable, rows: int,
+                 partitions: int, per_group: int | None = None,
+                 per_part: int | None = None) -> list:
+    """`hash_grouped` over Arrow tables in the object store (`blocks`: their refs), returning
+    the refs of the groups' results: they stay in the object store until fetched."""
+    import ray
+
     groups = group_count(rows, partitions, per_group)
 
     @ray.remote(num_returns=groups)
@@ -63,7 +75,6 @@ def hash_grouped(ds, rows_of: Callable, by: str, reduce: Callable, rows: int,
         return reduce(pl.concat([pl.from_arrow(t) for t in tables],
                                 how="vertical_relaxed")).to_arrow()
 
-    blocks = ds.to_arrow_refs()
     tasks = map_task_count(len(blocks), rows, groups, partitions, per_part)
     cuts = np.linspace(0, len(blocks), tasks + 1).round().astype(int)
     outputs = [split.remote(*blocks[lo:hi]) for lo, hi in zip(cuts[:-1], cuts[1:])]
@@ -71,7 +82,7 @@ def hash_grouped(ds, rows_of: Callable, by: str, reduce: Callable, rows: int,
     by_group = [outputs] if groups == 1 else list(zip(*outputs))
     results = [reduced.remote(*refs) for refs in by_group]
     del outputs, by_group  # a group's objects are freed once its task has read them
-    return [pl.from_arrow(t) for t in ray.get(results)]
+    return results
 
 
 def repeated_rows(ds, narrow_rows: Callable, keys: list[str], partitions: int,
