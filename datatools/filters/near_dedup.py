@@ -89,7 +89,8 @@ def sketch_groups(counts: np.ndarray, p: NearDedupParams) -> list[tuple[str, np.
         ("oph", docs[n >= int(np.ceil(p.threshold * p.num_perm))])) if len(part)]
 
 
-# band keys of the two sketches live in different key spaces (a key is never compared across)
+# the two sketches' band keys in different key spaces: a MinHash key meets an OPH key only by
+# a 2^-64 chance (and such a false candidate is verified like any other)
 _SKETCH_SALT = {"minhash": np.uint64(0), "oph": np.uint64(0x9E3779B97F4A7C15)}
 
 
