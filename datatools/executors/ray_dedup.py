@@ -22,6 +22,7 @@ import polars as pl
 from datatools.executors.ray_blocks import ORDER, block_task
 from datatools.executors.ray_shuffle import grouped_refs, hash_grouped, repeated_rows
 from datatools.filters import lsh, minhash
+from datatools.filters.hash_mix import FMIX64, fmix
 from datatools.filters.near_dedup import band_keys_of, clusters_of, rank_of, rank_primary
 from datatools.step import text_slices
 
@@ -116,8 +117,7 @@ def _with_pair_hash(table) -> pl.DataFrame:
     a = pairs["a"].to_numpy().astype(np.uint64)
     b = pairs["b"].to_numpy().astype(np.uint64)
     with np.errstate(over="ignore"):
-        h = (a * np.uint64(0x9E3779B97F4A7C15)) ^ (b * np.uint64(0xC2B2AE3D27D4EB4F))
-        h ^= h >> np.uint64(29)
+        h = fmix(a * np.uint64(0x9E3779B97F4A7C15) ^ b, FMIX64)
     return pairs.with_columns(pl.Series("__ph", h.view(np.int64)))
 
 

@@ -40,7 +40,7 @@ class NearDedupParams(BaseModel):
     sketch: Literal["auto", "minhash"] = Field(
         "auto", description="candidate signatures: auto = k-permutation MinHash for texts "
         "of fewer than num_perm shingles and one permutation with densification (one hash per "
-        "shingle: ~5x faster on long texts) from threshold × num_perm up, both in between; "
+        "shingle: ~4x faster signatures on long texts) from threshold × num_perm up, both in between; "
         "minhash = k permutations for every text. Candidates are verified the same way")
     seed: int = Field(1, description="MinHash permutation seed (datasketch's default is 1)")
     max_miss: float = Field(
@@ -75,7 +75,7 @@ def sketch_groups(counts: np.ndarray, p: NearDedupParams) -> list[tuple[str, np.
 
     One permutation (`oph`) costs one operation per shingle but fills its empty bins in rounds,
     which is slower than k permutations for texts of far fewer shingles than bins (41 shingles,
-    128 bins: 2.4x slower, measured), and faster from about k shingles up (196: ~5x). So with
+    128 bins: 2.4x slower, measured), and faster from about k shingles up (196: ~4x). So with
     `auto`, texts of fewer than k shingles get MinHash bands, texts of at least threshold × k
     get OPH bands, and texts in between get both. Two texts with Jaccard J ≥ threshold have
     shingle counts within a factor J of each other (J ≤ min/max), so they always share one
