@@ -2,17 +2,15 @@
 
 Both follow one shape: the expensive per-row work (normalise + hash; shingle + MinHash + LSH
 band keys) runs in block tasks and yields narrow rows (order, key), split into hash groups
-that one task per group reads to find the keys seen more than once. exact_dedup's rows of
-those keys (`ray_shuffle.repeated_rows`) — the duplicate groups, a few percent of the data —
-come to the driver, where the local step's own rule decides the first occurrence.
-near_dedup's group tasks turn their buckets seen twice into candidate pairs (the local
-neighbour rule; a bucket lies wholly in one group); a second grouping by pair drops the
-copies of a pair found in several bands, and only the distinct pairs come to the driver,
-which clusters them with the local rule. The pairs are verified in tasks too:
-each block sends the shingle hashes and signature of its documents in pairs to the pair's
-hash group, so the driver holds narrow rows per near-duplicate document, never texts or
-shingles. The decision, small, goes back to block tasks that split each block with the local
-step's own `split`.
+that one task per group reads. exact_dedup's group tasks find each repeated key's first
+occurrence by the local rule. near_dedup's group tasks turn their buckets seen twice into
+candidate pairs (the local neighbour rule; a bucket lies wholly in one group); a second
+grouping by pair drops the copies of a pair found in several bands. The pairs are verified in
+tasks: each block sends the shingle hashes and signature of its documents in pairs to the
+pair's hash group. The verified pairs are clustered in tasks too (`ray_clusters`: connected
+components, then the local rule per component). The decisions are stacked in a task into
+one Arrow object that the block tasks read to split each block with the local step's own
+`split`: the driver holds object refs and counts, never rows that grow with the data.
 """
 from __future__ import annotations
 
@@ -20,10 +18,11 @@ import numpy as np
 import polars as pl
 
 from datatools.executors.ray_blocks import ORDER, block_task
-from datatools.executors.ray_shuffle import grouped_refs, hash_grouped, repeated_rows
+from datatools.executors.ray_clusters import cluster_info_refs, row_count
+from datatools.executors.ray_shuffle import grouped_refs, stacked_ref
 from datatools.filters import lsh, minhash
 from datatools.filters.hash_mix import FMIX64, fmix
-from datatools.filters.near_dedup import band_keys_of, clusters_of, rank_of, rank_primary
+from datatools.filters.near_dedup import band_keys_of, rank_primary
 from datatools.step import text_slices
 
 GROUP_SIDES = 200_000  # pair sides verified per task (~2 KB each: shingle hashes + signature)
@@ -45,14 +44,18 @@ def exact_dedup_plan(step, ds, books, location: str, partitions: int):
             keyed = keyed.filter(pl.col("id").is_first_distinct())
         return keyed.select(ORDER, name, pl.col("__key").reinterpret(signed=True))
 
-    groups = repeated_rows(ds, keys, ["__key"], partitions)
-    if groups.height:  # in frame order, so `first` is the first occurrence, as locally
-        firsts = groups.with_columns(pl.col(name).first().over("__key").alias("__first"))
-        dups = firsts.filter(pl.col(name) != pl.col("__first")).select(by, "__first")
-    else:
-        dups = pl.DataFrame(schema={by: pl.Int64 if by == ORDER else pl.String,
-                                    "__first": pl.String})
-    dups_ref = ray.put(dups.to_arrow())  # Arrow: put and read without a pickled copy
+    def first_occurrences(group: pl.DataFrame) -> pl.DataFrame:
+        # a key's rows all lie in one group; in frame order, `first` is the first occurrence,
+        # as locally
+        rows = group.filter(pl.len().over("__key") > 1).sort(ORDER)
+        firsts = rows.with_columns(pl.col(name).first().over("__key").alias("__first"))
+        return firsts.filter(pl.col(name) != pl.col("__first")).select(by, "__first")
+
+    empty = pl.DataFrame(schema={by: pl.Int64 if by == ORDER else pl.String,
+                                 "__first": pl.String})
+    # stacked in a task, kept as Arrow (put and read without a pickled copy)
+    dups_ref = stacked_ref(grouped_refs(ds.to_arrow_refs(), keys, "__key", first_occurrences,
+                                        ds.count(), partitions), empty)
 
     def split(frame):
         keyed = step.with_keys(frame).join(pl.from_arrow(ray.get(dups_ref)), on=by, how="left",
@@ -64,9 +67,8 @@ def exact_dedup_plan(step, ds, books, location: str, partitions: int):
 
 
 def near_dedup_plan(step, ds, books, location: str, partitions: int):
-    """Band keys per block → buckets seen twice (`repeated_rows` on band, key) → candidate pairs
-    → verified in tasks, clustered on the driver with the local rule → cluster info back to
-    the blocks."""
+    """Band keys per block → buckets seen twice → candidate pairs → verified and clustered
+    in tasks (`ray_clusters`) with the local rule → cluster info back to the blocks."""
     import ray
 
     p, text = step.params, step.text()
@@ -91,19 +93,19 @@ def near_dedup_plan(step, ds, books, location: str, partitions: int):
     # a pair is found in most of its bands (~20 times at 25 bands): the copies are dropped in
     # a second grouping by pair, so the driver gets each pair once (at 1M records the copies
     # and their sort were +51 MiB of the driver's peak, growing with N)
-    num_rows = ray.remote(lambda table: table.num_rows)
-    found_rows = sum(ray.get([num_rows.remote(t) for t in found]))
-    unique_refs = grouped_refs(found, _with_pair_hash, "__ph", _distinct_pairs, found_rows,
-                               partitions)
+    unique_refs = grouped_refs(found, _with_pair_hash, "__ph", _distinct_pairs,
+                               row_count(found), partitions)
     del found  # the copies are freed once the second grouping has read them
-    unique = [f for f in (pl.from_arrow(t) for t in ray.get(unique_refs)) if f.height]
-    # (a, b) rows in lexicographic order, a < b: what np.unique(axis=0) of the copies gave
-    pairs = pl.concat(unique).sort("a", "b").to_numpy() if unique else None
-    info = _cluster_info(step, ds, pairs, text, partitions) if pairs is not None else None
-    # as Arrow: a polars frame is pickled into one more copy on the way (+27 MiB of the
-    # driver's peak at 1M records, for a 3 MiB frame whose strings share larger buffers)
-    info_ref = ray.put((info if info is not None else step.cluster_info(
-        pl.DataFrame(schema={step.key: pl.String}), _no_clusters())).to_arrow())
+    pairs = row_count(unique_refs)
+    info_refs = []
+    if pairs:  # the pairs, their documents and the clusters stay in tasks and the object store
+        pairs_ref = ray.remote(_stacked_pairs).remote(*unique_refs)
+        del unique_refs
+        verified = _verified(step, ds, pairs_ref, pairs, text, partitions)
+        info_refs = cluster_info_refs(step, _narrow_refs(step, ds, pairs_ref, text), verified,
+                                      pairs, partitions)
+    info_ref = stacked_ref(info_refs, step.cluster_info(
+        pl.DataFrame(schema={step.key: pl.String}), _no_clusters()))
 
     def split(frame):
         return _checked(step.split(frame, pl.from_arrow(ray.get(info_ref))), frame, location)
@@ -140,47 +142,40 @@ def _bucket_pairs(group: pl.DataFrame) -> pl.DataFrame:
                         schema={"a": pl.Int64, "b": pl.Int64})
 
 
-def _cluster_info(step, ds, pairs: np.ndarray, text: pl.Expr,
-                  partitions: int) -> pl.DataFrame:
-    """Candidate pairs (of frame orders) → verified in hash groups of pairs (`_verified`) →
-    the local cluster rule over the documents in pairs, from their narrow rows (key,
-    keep-rank key)."""
+def _stacked_pairs(*tables) -> np.ndarray:
+    """The candidate pairs of `tables` as one (n, 2) array of frame orders (a < b)."""
+    frame = pl.concat([pl.from_arrow(t) for t in tables])
+    return frame.select("a", "b").to_numpy()
+
+
+def _narrow_refs(step, ds, pairs_ref, text: pl.Expr) -> list:
+    """Refs of each block's narrow rows of its documents in pairs: ORDER, key, and the keep
+    rule's sort key (`__primary`)."""
     import ray
 
-    wanted_ref = ray.put(np.unique(pairs))  # the orders of the documents in pairs
     keep = step.params.keep
 
-    def narrow(table):  # per document in a pair: its key and the keep rule's sort key
+    def narrow(table):
         docs = step.docs_of(pl.from_arrow(table), extra=(ORDER,))
-        docs = docs.filter(pl.col(ORDER).is_in(pl.Series(ray.get(wanted_ref), dtype=pl.Int64)
-                                               .implode()))
+        wanted = pl.Series(np.unique(ray.get(pairs_ref)), dtype=pl.Int64)
+        docs = docs.filter(pl.col(ORDER).is_in(wanted.implode()))
         primary = rank_primary(docs, keep, text)
         return docs.select(ORDER, step.key).with_columns(
             pl.Series("__primary", primary if primary is not None else np.zeros(docs.height),
                       dtype=pl.Float64)).to_arrow()
 
-    docs = pl.concat([f for f in (pl.from_arrow(t) for t in ray.get(
-        ds.map_batches(narrow, batch_format="pyarrow", batch_size=None).to_arrow_refs()))
-        if f.height]).sort(ORDER)
-    # the documents' order is the frame's, so their rank orders them as the local rank does
-    rank = rank_of(docs["__primary"].to_numpy() if keep != "first" else None, docs.height)
-    ok, est = _verified(step, ds, pairs, text, partitions)
-    local_pairs = np.searchsorted(docs[ORDER].to_numpy(), pairs)
-    clusters = clusters_of(docs.height, local_pairs, ok, est, rank, step.params)
-    info = step.cluster_info(docs, clusters)
-    return info.filter(pl.col("near_dedup_cluster").is_not_null())
+    return ds.map_batches(narrow, batch_format="pyarrow", batch_size=None).to_arrow_refs()
 
 
-def _verified(step, ds, pairs: np.ndarray, text: pl.Expr,
-              partitions: int) -> tuple[np.ndarray, np.ndarray]:
-    """`lsh.verify` of each candidate pair (of frame orders), in tasks: every block sends
-    each of its documents' sides of pairs (shingle hashes, signature) to the pair's group;
-    a group's task verifies its pairs as the local step does. Returns (ok, est) per pair."""
+def _verified(step, ds, pairs_ref, pairs: int, text: pl.Expr, partitions: int) -> list:
+    """`lsh.verify` of each candidate pair (`pairs_ref`: their (n, 2) array of frame orders),
+    in tasks: every block sends each of its documents' sides of pairs (shingle hashes,
+    signature) to the pair's group; a group's task verifies its pairs as the local step
+    does. Returns the refs of tables (a, b, `__ok`, `__est`), one row per pair."""
     import pyarrow as pa
     import ray
 
     p = step.params
-    pairs_ref = ray.put(pairs)
 
     def sides(table):
         docs = step.docs_of(pl.from_arrow(table), extra=(ORDER,))
@@ -212,7 +207,7 @@ def _verified(step, ds, pairs: np.ndarray, text: pl.Expr,
 
     def verify(group: pl.DataFrame) -> pl.DataFrame:
         if group.height == 0:
-            return pl.DataFrame(schema={"__pair": pl.Int64, "__ok": pl.Boolean,
+            return pl.DataFrame(schema={"a": pl.Int64, "b": pl.Int64, "__ok": pl.Boolean,
                                         "__est": pl.Float64})
         group = group.sort("__pair", "__side")
         first, second = group["__pair"][0::2], group["__pair"][1::2]
@@ -224,22 +219,22 @@ def _verified(step, ds, pairs: np.ndarray, text: pl.Expr,
         offsets[1:] = np.cumsum(shingles.list.len().to_numpy())
         local = np.arange(group.height).reshape(-1, 2)
         ok, est = lsh.verify(local, group["__sig"].to_numpy(), hashes, offsets, p.threshold)
-        return pl.DataFrame({"__pair": first, "__ok": ok, "__est": est})
+        ab = ray.get(pairs_ref)[first.to_numpy()]
+        return pl.DataFrame({"a": ab[:, 0], "b": ab[:, 1], "__ok": ok, "__est": est})
 
-    checked = pl.concat([f for f in hash_grouped(ds, sides, "__pair", verify, 2 * len(pairs),
-                                                 partitions, GROUP_SIDES, PART_SIDES)
-                         if f.height]).sort("__pair")
-    if checked.height != len(pairs) or not (checked["__pair"].to_numpy()
-                                            == np.arange(len(pairs))).all():
-        raise RuntimeError(f"near_dedup verification: {checked.height} of {len(pairs)} "
-                           "candidate pairs verified")
-    return checked["__ok"].to_numpy(), checked["__est"].to_numpy()
+    checked = grouped_refs(ds.to_arrow_refs(), sides, "__pair", verify, 2 * pairs, partitions,
+                           GROUP_SIDES, PART_SIDES)
+    if (done := row_count(checked)) != pairs:
+        raise RuntimeError(f"near_dedup verification: {done} of {pairs} candidate pairs "
+                           "verified")
+    return checked
 
 
 def _no_clusters():
     from datatools.filters.near_dedup import Clusters
 
-    return Clusters(rep=np.zeros(0, dtype=np.int64), jaccard=np.zeros(0), is_rep=np.zeros(0, bool))
+    none = np.zeros(0, dtype=np.int64)
+    return Clusters(rep=none, link=none, jaccard=np.zeros(0), is_rep=np.zeros(0, bool))
 
 
 def _checked(result, frame: pl.DataFrame, location: str):

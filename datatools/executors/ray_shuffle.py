@@ -56,29 +56,48 @@ def grouped_refs(blocks: list, rows_of: Callable, by: str, reduce: Callable, row
                  per_part: int | None = None) -> list:
     """`hash_grouped` over Arrow tables in the object store (`blocks`: their refs), returning
     the refs of the groups' results: they stay in the object store until fetched."""
+    return joined_refs([(blocks, rows_of)], by, reduce, rows, partitions, per_group, per_part)
+
+
+def joined_refs(sources: list[tuple[list, Callable]], by: str, reduce: Callable, rows: int,
+                partitions: int, per_group: int | None = None,
+                per_part: int | None = None) -> list:
+    """`grouped_refs` over several sources at once, (table refs, rows_of) each: a group's
+    task reduces the rows of every source that hash to it, stacked diagonally (a column one
+    source lacks is null in its rows), so a reduce can join the sources on `by`. `reduce` may
+    return a polars frame or an Arrow table (to carry schema metadata)."""
+    import pyarrow as pa
     import ray
 
     groups = group_count(rows, partitions, per_group)
+    how = "diagonal_relaxed" if len(sources) > 1 else "vertical_relaxed"
 
-    @ray.remote(num_returns=groups)
-    def split(*tables):
-        frame = pl.concat([rows_of(t) for t in tables], how="vertical_relaxed")
-        group = (frame[by].cast(pl.Int64).reinterpret(signed=False) % groups).to_numpy()
-        order = np.argsort(group, kind="stable")  # stable: rows keep their block order
-        cuts = np.searchsorted(group[order], np.arange(groups + 1))
-        grouped = frame[order]
-        parts = [grouped.slice(lo, hi - lo).to_arrow() for lo, hi in zip(cuts[:-1], cuts[1:])]
-        return parts if groups > 1 else parts[0]
+    def split_task(rows_of):
+        @ray.remote(num_returns=groups)
+        def split(*tables):
+            frame = pl.concat([rows_of(t) for t in tables], how="vertical_relaxed")
+            group = (frame[by].cast(pl.Int64).reinterpret(signed=False) % groups).to_numpy()
+            order = np.argsort(group, kind="stable")  # stable: rows keep their block order
+            cuts = np.searchsorted(group[order], np.arange(groups + 1))
+            grouped = frame[order]
+            parts = [grouped.slice(lo, hi - lo).to_arrow()
+                     for lo, hi in zip(cuts[:-1], cuts[1:])]
+            return parts if groups > 1 else parts[0]
+        return split
 
     @ray.remote
     def reduced(*tables):
-        return reduce(pl.concat([pl.from_arrow(t) for t in tables],
-                                how="vertical_relaxed")).to_arrow()
+        out = reduce(pl.concat([pl.from_arrow(t) for t in tables], how=how))
+        return out if isinstance(out, pa.Table) else out.to_arrow()
 
-    tasks = map_task_count(len(blocks), rows, groups, partitions, per_part)
-    cuts = np.linspace(0, len(blocks), tasks + 1).round().astype(int)
-    outputs = [split.remote(*blocks[lo:hi]) for lo, hi in zip(cuts[:-1], cuts[1:])]
-    del blocks
+    outputs = []
+    for blocks, rows_of in sources:
+        split = split_task(rows_of)
+        tasks = map_task_count(len(blocks), rows, groups, partitions, per_part)
+        cuts = np.linspace(0, len(blocks), tasks + 1).round().astype(int)
+        outputs += [split.remote(*blocks[lo:hi]) for lo, hi in zip(cuts[:-1], cuts[1:])
+                    if hi > lo]
+    del blocks, sources
     by_group = [outputs] if groups == 1 else list(zip(*outputs))
     results = [reduced.remote(*refs) for refs in by_group]
     del outputs, by_group  # a group's objects are freed once its task has read them
@@ -94,3 +113,16 @@ def repeated_rows(ds, narrow_rows: Callable, keys: list[str], partitions: int,
                                       ds.count() * rows_per_row, partitions)
               if f.height]
     return pl.concat(frames).sort(ORDER) if frames else pl.DataFrame()
+
+
+def stacked_ref(refs: list, empty: pl.DataFrame):
+    """The ref of one Arrow table stacking the tables of `refs` (`empty` gives the schema
+    when there are none), made in a task: the driver never holds the rows."""
+    import ray
+
+    @ray.remote
+    def stacked(*tables):
+        frames = [empty, *(pl.from_arrow(t) for t in tables)]
+        return pl.concat(frames, how="vertical_relaxed").to_arrow()
+
+    return stacked.remote(*refs)
