@@ -30,7 +30,8 @@ PART_SIDES = 500  # pair sides per map output object, at least (~1 MB; see ray_s
 
 
 def exact_dedup_plan(step, ds, books, location: str, partitions: int):
-    """Hash column per block → keys seen twice (`repeated_rows`) → first occurrence per key."""
+    """Hash column per block → keys seen twice, in hash groups → each group's first
+    occurrences per key."""
     import ray
 
     name = step.keep_column
@@ -101,6 +102,7 @@ def near_dedup_plan(step, ds, books, location: str, partitions: int):
     if pairs:  # the pairs, their documents and the clusters stay in tasks and the object store
         pairs_ref = ray.remote(_stacked_pairs).remote(*unique_refs)
         del unique_refs
+        ray.wait([pairs_ref], fetch_local=False)  # made before the block tasks that read it
         verified = _verified(step, ds, pairs_ref, pairs, text, partitions)
         info_refs = cluster_info_refs(step, _narrow_refs(step, ds, pairs_ref, text), verified,
                                       pairs, partitions)

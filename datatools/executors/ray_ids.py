@@ -4,12 +4,13 @@ A local read gives a repeated id a `~N` suffix as it goes (`rows.take_id`, whose
 every id given out grew the driver by ~106 MB per million records), and ids that collide
 across sources get the local rule's `~N` (`frame.unique_record_ids`). Here the reader gives
 each record a deferred id, `<base>\\x00<n>` (`rows.DeferredIds`). One hash-grouped pass over
-one narrow row per record (`ray_shuffle.repeated_rows`), keyed by the base's root (the base
+one narrow row per record (`ray_shuffle.grouped_refs`), keyed by the base's root (the base
 without its `~N` suffixes), finds the records whose root occurs more than once: take_id only
 ever gives `base` or `base~N`, so records of different roots never change each other's ids,
-and a record alone with its root keeps its base. Only the records sharing a root come to the
-driver, where take_id is replayed per source in read order and unique_record_ids applied,
-as a local read does; a block task then writes every record's final id.
+and a record alone with its root keeps its base. A root's records all lie in one hash group,
+whose task replays take_id per source in read order and applies unique_record_ids over them,
+as a local read does; the changed ids, stacked in a task, go to block tasks that write every
+record's final id. The driver holds no row per record, nor per repeated one.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import numpy as np
 import polars as pl
 
 from datatools.executors.ray_blocks import BLOCK_SHIFT, ORDER
-from datatools.executors.ray_shuffle import repeated_rows
+from datatools.executors.ray_shuffle import grouped_refs, stacked_ref
 from datatools.frame import unique_record_ids, with_new_ids
 from datatools.readers.rows import PROVISIONAL, take_id
 
@@ -48,15 +49,24 @@ def settled_ids(ds, numbers: list[int], block_sources: list[int], partitions: in
                 .with_columns(root_of(pl.col("__base")).hash().reinterpret(signed=True)
                               .alias("__h")))
 
-    shared = repeated_rows(ds, record_rows, ["__h"], partitions)
-    changes = (_replayed(shared, np.asarray(numbers), np.asarray(block_sources))
-               if shared.height else None)
-    changes_ref = ray.put(changes)
+    numbers_ref = ray.put(np.stack([np.asarray(numbers), np.asarray(block_sources)]))
+
+    def replayed(group: pl.DataFrame) -> pl.DataFrame:
+        # a root's records all lie in one group: the replay over them is the whole rule
+        shared = group.filter(pl.len().over("__h") > 1).sort(ORDER)
+        if shared.height == 0:
+            return pl.DataFrame(schema={"__first": pl.Int64, "__new": pl.String})
+        block_numbers, sources = ray.get(numbers_ref)
+        return _replayed(shared, block_numbers, sources)
+
+    changes_ref = stacked_ref(grouped_refs(ds.to_arrow_refs(), record_rows, "__h", replayed,
+                                           ds.count(), partitions),
+                              pl.DataFrame(schema={"__first": pl.Int64, "__new": pl.String}))
 
     def settle(table):
         frame = pl.from_arrow(table)
-        settled = ray.get(changes_ref)
-        if settled is None:
+        settled = pl.from_arrow(ray.get(changes_ref))
+        if settled.height == 0:
             return with_new_ids(frame, base_of(pl.col("id"))).to_arrow()
         first = pl.col(ORDER).first().over("id").alias("__first")
         joined = frame.with_columns(first).join(settled, on="__first", how="left",

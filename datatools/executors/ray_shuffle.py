@@ -15,7 +15,6 @@ from typing import Callable
 import numpy as np
 import polars as pl
 
-from datatools.executors.ray_blocks import ORDER
 
 GROUP_ROWS = 4_000_000  # narrow rows per hash group, at most (~80 MB of keys)
 # narrow rows per map output object, at least (~1 MB of keys): Ray hands a task's returns
@@ -38,24 +37,14 @@ def map_task_count(blocks: int, rows: int, groups: int, partitions: int,
     return max(1, min(blocks, max(wanted, partitions)))
 
 
-def hash_grouped(ds, rows_of: Callable, by: str, reduce: Callable, rows: int,
-                 partitions: int, per_group: int | None = None,
-                 per_part: int | None = None) -> list[pl.DataFrame]:
-    """[reduce(frame of group g) for each g]: `rows_of(block table) → frame` per block, its
-    rows grouped by `by` (an integer column, taken modulo the group count, sized to `rows`,
-    the rows expected in all). Consecutive blocks share a map task when parts would be small."""
-    import ray
-
-    refs = grouped_refs(ds.to_arrow_refs(), rows_of, by, reduce, rows, partitions, per_group,
-                        per_part)
-    return [pl.from_arrow(t) for t in ray.get(refs)]
-
-
 def grouped_refs(blocks: list, rows_of: Callable, by: str, reduce: Callable, rows: int,
                  partitions: int, per_group: int | None = None,
                  per_part: int | None = None) -> list:
-    """`hash_grouped` over Arrow tables in the object store (`blocks`: their refs), returning
-    the refs of the groups' results: they stay in the object store until fetched."""
+    """[reduce(frame of group g) for each g], as refs (they stay in the object store until
+    fetched): `rows_of(block table) → frame` per block of `blocks` (refs of Arrow tables),
+    its rows grouped by `by` (an integer column, taken modulo the group count, sized to
+    `rows`, the rows expected in all). Consecutive blocks share a map task when parts would
+    be small."""
     return joined_refs([(blocks, rows_of)], by, reduce, rows, partitions, per_group, per_part)
 
 
@@ -104,20 +93,11 @@ def joined_refs(sources: list[tuple[list, Callable]], by: str, reduce: Callable,
     return results
 
 
-def repeated_rows(ds, narrow_rows: Callable, keys: list[str], partitions: int,
-                  rows_per_row: int = 1) -> pl.DataFrame:
-    """The narrow rows (`narrow_rows`: block → frame with ORDER and `keys`, the last a 64-bit
-    hash) whose `keys` occur more than once across `ds`'s blocks, here in frame order."""
-    frames = [f for f in hash_grouped(ds, narrow_rows, keys[-1],
-                                      lambda f: f.filter(pl.len().over(keys) > 1),
-                                      ds.count() * rows_per_row, partitions)
-              if f.height]
-    return pl.concat(frames).sort(ORDER) if frames else pl.DataFrame()
-
-
 def stacked_ref(refs: list, empty: pl.DataFrame):
     """The ref of one Arrow table stacking the tables of `refs` (`empty` gives the schema
-    when there are none), made in a task: the driver never holds the rows."""
+    when there are none), made in a task: the driver never holds the rows. It returns once
+    the table exists (without fetching it): the lazy block tasks that read it must not wait
+    on a task that needs a CPU, which a later step's actors may hold (a deadlock otherwise)."""
     import ray
 
     @ray.remote
@@ -125,4 +105,6 @@ def stacked_ref(refs: list, empty: pl.DataFrame):
         frames = [empty, *(pl.from_arrow(t) for t in tables)]
         return pl.concat(frames, how="vertical_relaxed").to_arrow()
 
-    return stacked.remote(*refs)
+    ref = stacked.remote(*refs)
+    ray.wait([ref], fetch_local=False)
+    return ref

@@ -15,8 +15,9 @@ pytestmark = pytest.mark.slow
 def test_repeated_keys_found_across_many_hash_groups(ray_cluster, monkeypatch, part_rows,
                                                      map_tasks):
     """16 hash groups over 10 blocks, a map task per block or five blocks per map task (when
-    a block's part per group would be under `PART_ROWS`): the same rows, in frame order."""
-    import ray.data
+    a block's part per group would be under `PART_ROWS`): each key's rows in one group, in
+    frame order, and the same rows as a filter over the whole frame."""
+    import ray
 
     from datatools.executors import ray_shuffle
     from datatools.executors.ray_blocks import ORDER
@@ -26,10 +27,18 @@ def test_repeated_keys_found_across_many_hash_groups(ray_cluster, monkeypatch, p
     assert ray_shuffle.map_task_count(10, 1000, 16, 2) == map_tasks
     rows = pl.DataFrame({ORDER: range(1000), "__key": [i % 700 for i in range(1000)]},
                         schema={ORDER: pl.Int64, "__key": pl.Int64})
-    blocks = ray.data.from_arrow([rows.slice(i, 100).to_arrow() for i in range(0, 1000, 100)])
-    found = ray_shuffle.repeated_rows(blocks, pl.from_arrow, ["__key"], partitions=2)
-    assert found.equals(rows.filter(pl.len().over("__key") > 1))  # in frame order
+    blocks = [ray.put(rows.slice(i, 100).to_arrow()) for i in range(0, 1000, 100)]
+    groups = ray.get(ray_shuffle.grouped_refs(
+        blocks, pl.from_arrow, "__key", lambda f: f.filter(pl.len().over("__key") > 1),
+        rows.height, partitions=2))
+    assert len(groups) == 16
+    found = pl.concat([pl.from_arrow(t) for t in groups])
+    assert all(pl.from_arrow(t)["__key"].is_in(pl.from_arrow(u)["__key"].implode()).sum() == 0
+               for i, t in enumerate(groups) for u in groups[i + 1:])  # a key in one group
+    assert found.sort(ORDER).equals(rows.filter(pl.len().over("__key") > 1))
     assert found.height == 600
+    for t in groups:  # within a group, rows keep their frame order
+        assert pl.from_arrow(t)[ORDER].is_sorted()
 
 
 def test_map_tasks_keep_every_part_above_the_inline_size():
