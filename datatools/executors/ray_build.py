@@ -153,7 +153,7 @@ def _tallied(loaded, kind: str, tallies: pl.DataFrame, parts_dir: Path):
 
         empty = build_datasets(loaded, empty_frame())[0][kind]
     else:
-        empty = pl.read_ipc(paths[0]).head(0)
+        empty = pl.read_ipc(paths[0], n_rows=0)
     rows = int(tallies[f"{kind}.rows"].sum())
     extra = ({"splits": {"train": int(tallies["prompts.train"].sum()),
                          "test": int(tallies["prompts.test"].sum())}}
@@ -185,7 +185,7 @@ def _write(loaded, out, ctx, tallies, parts_dir, reports, ledger, sources, rows_
             ledger.add_rows(part)
         skipped.extend(parts)
     candidates = sorted((parts_dir / "candidates").glob("*.arrow"))
-    frame = (Parts(candidates, pl.read_ipc(candidates[0]).head(0),
+    frame = (Parts(candidates, pl.read_ipc(candidates[0], n_rows=0),
                    final_rows) if candidates else pl.DataFrame())
     report = build_report(loaded, out.dir, ctx, sources, rows_read, reports, final_rows,
                           final_records, metadata, {}, ledger, started, {"executor_streamed": "yes"})
