@@ -150,16 +150,23 @@ def _stacked_pairs(*tables) -> np.ndarray:
     return frame.select("a", "b").to_numpy()
 
 
+def _documents_in(pairs: np.ndarray) -> np.ndarray:
+    """The frame orders of the documents in `pairs`, sorted, each once."""
+    return np.unique(pairs)
+
+
 def _narrow_refs(step, ds, pairs_ref, text: pl.Expr) -> list:
     """Refs of each block's narrow rows of its documents in pairs: ORDER, key, and the keep
     rule's sort key (`__primary`)."""
     import ray
 
     keep = step.params.keep
+    wanted_ref = ray.remote(_documents_in).remote(pairs_ref)  # once, not once per block
+    ray.wait([wanted_ref], fetch_local=False)
 
     def narrow(table):
         docs = step.docs_of(pl.from_arrow(table), extra=(ORDER,))
-        wanted = pl.Series(np.unique(ray.get(pairs_ref)), dtype=pl.Int64)
+        wanted = pl.Series(ray.get(wanted_ref), dtype=pl.Int64)
         docs = docs.filter(pl.col(ORDER).is_in(wanted.implode()))
         primary = rank_primary(docs, keep, text)
         return docs.select(ORDER, step.key).with_columns(
