@@ -22,19 +22,11 @@ import numpy as np
 import polars as pl
 
 from datatools.executors.ray_blocks import ORDER
-from datatools.executors.ray_shuffle import joined_refs
+from datatools.executors.ray_shuffle import joined_refs, row_count
 from datatools.filters.near_dedup import clusters_of, rank_of
 
 MAX_ROUNDS = 64  # large-star/small-star pairs; families converge in a few, 2·log² n at worst
 _EDGE = {"c": pl.Int64, "p": pl.Int64}
-
-
-def row_count(refs: list) -> int:
-    """Rows in all the Arrow tables of `refs`, counted where they are."""
-    import ray
-
-    num_rows = ray.remote(lambda table: table.num_rows)
-    return sum(ray.get([num_rows.remote(t) for t in refs]))
 
 
 def star_forest(edge_refs: list, edges: int, partitions: int) -> list:
@@ -111,7 +103,7 @@ def cluster_info_refs(step, narrow_refs: list, verified_refs: list, pairs: int,
     rooted = joined_refs([(narrow_refs, _doc_rows), (stars, _root_rows),
                           (verified_refs, _verified_rows)], "__node", _rooted, rows, partitions)
     # ... then each component in one group, resolved by the local rule
-    return joined_refs([(rooted, _as_is)], "__root", lambda g: _resolved(step, g), rows,
+    return joined_refs([(rooted, pl.from_arrow)], "__root", lambda g: _resolved(step, g), rows,
                        partitions)
 
 
@@ -140,10 +132,6 @@ def _verified_rows(table) -> pl.DataFrame:
     return pl.from_arrow(table).filter("__ok").select(
         pl.col("a").alias("__node"), pl.col("b").alias("__b"), "__est",
         pl.lit(_KIND_EDGE, pl.Int8).alias("__kind"))
-
-
-def _as_is(table) -> pl.DataFrame:
-    return pl.from_arrow(table)
 
 
 def _rooted(group: pl.DataFrame) -> pl.DataFrame:

@@ -18,8 +18,8 @@ import numpy as np
 import polars as pl
 
 from datatools.executors.ray_blocks import ORDER, block_task
-from datatools.executors.ray_clusters import cluster_info_refs, row_count
-from datatools.executors.ray_shuffle import grouped_refs, stacked_ref
+from datatools.executors.ray_clusters import cluster_info_refs
+from datatools.executors.ray_shuffle import grouped_refs, made, row_count, stacked_ref
 from datatools.filters import lsh, minhash
 from datatools.filters.hash_mix import FMIX64, fmix
 from datatools.filters.near_dedup import band_keys_of, rank_primary
@@ -100,9 +100,8 @@ def near_dedup_plan(step, ds, books, location: str, partitions: int):
     pairs = row_count(unique_refs)
     info_refs = []
     if pairs:  # the pairs, their documents and the clusters stay in tasks and the object store
-        pairs_ref = ray.remote(_stacked_pairs).remote(*unique_refs)
+        pairs_ref = made(ray.remote(_stacked_pairs).remote(*unique_refs))
         del unique_refs
-        ray.wait([pairs_ref], fetch_local=False)  # made before the block tasks that read it
         verified = _verified(step, ds, pairs_ref, pairs, text, partitions)
         info_refs = cluster_info_refs(step, _narrow_refs(step, ds, pairs_ref, text), verified,
                                       pairs, partitions)
@@ -161,8 +160,7 @@ def _narrow_refs(step, ds, pairs_ref, text: pl.Expr) -> list:
     import ray
 
     keep = step.params.keep
-    wanted_ref = ray.remote(_documents_in).remote(pairs_ref)  # once, not once per block
-    ray.wait([wanted_ref], fetch_local=False)
+    wanted_ref = made(ray.remote(_documents_in).remote(pairs_ref))  # once, not per block
 
     def narrow(table):
         docs = step.docs_of(pl.from_arrow(table), extra=(ORDER,))

@@ -50,18 +50,18 @@ def settled_ids(ds, numbers: list[int], block_sources: list[int], partitions: in
                               .alias("__h")))
 
     numbers_ref = ray.put(np.stack([np.asarray(numbers), np.asarray(block_sources)]))
+    no_changes = pl.DataFrame(schema={"__first": pl.Int64, "__new": pl.String})
 
     def replayed(group: pl.DataFrame) -> pl.DataFrame:
         # a root's records all lie in one group: the replay over them is the whole rule
         shared = group.filter(pl.len().over("__h") > 1).sort(ORDER)
         if shared.height == 0:
-            return pl.DataFrame(schema={"__first": pl.Int64, "__new": pl.String})
+            return no_changes
         block_numbers, sources = ray.get(numbers_ref)
         return _replayed(shared, block_numbers, sources)
 
     changes_ref = stacked_ref(grouped_refs(ds.to_arrow_refs(), record_rows, "__h", replayed,
-                                           ds.count(), partitions),
-                              pl.DataFrame(schema={"__first": pl.Int64, "__new": pl.String}))
+                                           ds.count(), partitions), no_changes)
 
     def settle(table):
         frame = pl.from_arrow(table)

@@ -86,18 +86,33 @@ def joined_refs(sources: list[tuple[list, Callable]], by: str, reduce: Callable,
         cuts = np.linspace(0, len(blocks), tasks + 1).round().astype(int)
         outputs += [split.remote(*blocks[lo:hi]) for lo, hi in zip(cuts[:-1], cuts[1:])
                     if hi > lo]
-    del blocks, sources
     by_group = [outputs] if groups == 1 else list(zip(*outputs))
     results = [reduced.remote(*refs) for refs in by_group]
     del outputs, by_group  # a group's objects are freed once its task has read them
     return results
 
 
+def row_count(refs: list) -> int:
+    """Rows in all the Arrow tables of `refs`, counted where they are."""
+    import ray
+
+    num_rows = ray.remote(lambda table: table.num_rows)
+    return sum(ray.get([num_rows.remote(t) for t in refs]))
+
+
+def made(ref):
+    """`ref` once its object exists, not fetched here. Lazy block tasks that read a task's
+    result must not wait on that task: it needs a CPU, which a later step's actors may hold
+    (a deadlock otherwise)."""
+    import ray
+
+    ray.wait([ref], fetch_local=False)
+    return ref
+
+
 def stacked_ref(refs: list, empty: pl.DataFrame):
     """The ref of one Arrow table stacking the tables of `refs` (`empty` gives the schema
-    when there are none), made in a task: the driver never holds the rows. It returns once
-    the table exists (without fetching it): the lazy block tasks that read it must not wait
-    on a task that needs a CPU, which a later step's actors may hold (a deadlock otherwise)."""
+    when there are none), made in a task (the driver never holds the rows), and `made`."""
     import ray
 
     @ray.remote
@@ -105,6 +120,4 @@ def stacked_ref(refs: list, empty: pl.DataFrame):
         frames = [empty, *(pl.from_arrow(t) for t in tables)]
         return pl.concat(frames, how="vertical_relaxed").to_arrow()
 
-    ref = stacked.remote(*refs)
-    ray.wait([ref], fetch_local=False)
-    return ref
+    return made(stacked.remote(*refs))
