@@ -12,6 +12,10 @@ once. Shingle hashes come from the byte-level tokeniser below; `minhash_referenc
 is the same function in plain Python, so `datasketch.MinHash(num_perm, seed,
 hashfunc=shingle_hash)` updated with `py_shingles(text)` gives identical hash values (tested).
 
+Where `_kernels.c` is built (`kernels.py`), the shingle hashes and signatures come from it: the
+same values in one pass over memory; the numpy code here is the fallback and the reference the
+kernels are tested against.
+
 Tokens: "word" = maximal runs of [0-9A-Za-z_] or non-ASCII bytes, ASCII-lowercased;
 "char" = every non-whitespace character (use it for CJK text, which has no spaces).
 """
@@ -24,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import polars as pl
 
-from datatools.filters import oph
+from datatools.filters import kernels, oph
 from datatools.filters.hash_mix import FMIX32 as _FMIX32, FMIX64 as _FMIX64, fmix as _fmix
 
 _M64 = (1 << 64) - 1
@@ -46,6 +50,7 @@ def _splitmix64(n: int, state: int = 0) -> list[int]:
 # outputs) so that "a b" and "b a" hash differently.
 _P = _splitmix64(32)
 MAX_NGRAM = len(_P)
+_P_ARRAY = np.array(_P, dtype=np.uint64)
 
 
 def _text_bytes(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -169,8 +174,13 @@ def shingle_hashes(texts: pl.Series, shingle: str = "word", ngram: int = 5,
         bounds.append((i, j))
         i = j
 
+    compiled = kernels.library() is not None
+
     def work(ij):
         i, j = ij
+        if compiled:  # the same values in one pass (`_kernels.c`)
+            return kernels.shingle_hashes(data[offsets[i]:offsets[j]],
+                                          offsets[i:j + 1] - offsets[i], shingle, ngram, _P_ARRAY)
         th, first = _token_hashes(data[offsets[i]:offsets[j]], offsets[i:j + 1] - offsets[i],
                                   shingle)
         return _ngram_hashes(th, first, ngram)
@@ -216,10 +226,12 @@ def signatures(hashes: np.ndarray, offsets: np.ndarray, num_perm: int = 128, see
     shingles (a 2 MiB buffer, near the cache) took 15 % less CPU than 16k on 300k prompts
     (2.53 against 2.99 CPU-s); 1k-2k took more (per-block overhead)."""
     a, b = permutations(num_perm, seed)
-    a, b = a[:, None], b[:, None]
     n_docs = len(offsets) - 1
     sig = np.full((n_docs, num_perm), np.iinfo(np.uint32).max, dtype=np.uint32)
     hv = _fmix(hashes.astype(np.uint32), _FMIX32)
+    if kernels.library() is not None:
+        return _compiled_signatures(hv, offsets, a, b, sig)
+    a, b = a[:, None], b[:, None]
     nonempty = np.flatnonzero(np.diff(offsets) > 0)
     ends = offsets[nonempty + 1]
     jobs, k = [], 0
@@ -246,6 +258,22 @@ def signatures(hashes: np.ndarray, offsets: np.ndarray, num_perm: int = 128, see
     n_batches = 8 * _threads()
     with ThreadPoolExecutor(_threads()) as pool:
         list(pool.map(work, [jobs[i::n_batches] for i in range(n_batches)]))
+    return sig
+
+
+def _compiled_signatures(hv, offsets, a, b, sig):
+    """`signatures` by `_kernels.c`: the documents cut into one run per thread with about
+    equal shingles (a run is a slice of sig and of the hashes)."""
+    n_docs, n_runs = len(offsets) - 1, _threads()
+    cuts = np.searchsorted(offsets, np.linspace(0, offsets[-1], n_runs + 1)[1:-1])
+    bounds = np.unique(np.concatenate([[0], np.clip(cuts, 0, n_docs), [n_docs]]))
+
+    def work(lo, hi):
+        kernels.minhash_signatures(hv[offsets[lo]:offsets[hi]], offsets[lo:hi + 1] - offsets[lo],
+                                   a, b, sig[lo:hi])
+
+    with ThreadPoolExecutor(n_runs) as pool:
+        list(pool.map(work, bounds[:-1], bounds[1:]))
     return sig
 
 

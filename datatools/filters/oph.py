@@ -18,8 +18,11 @@ verified with k-permutation signatures (`near_dedup.verify_pairs`).
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
+from datatools.filters import kernels
 from datatools.filters.hash_mix import FMIX32 as _FMIX32, fmix as _fmix
 
 EMPTY = np.uint32(0xFFFFFFFF)  # an empty text's value, as in `minhash.signatures`
@@ -54,6 +57,8 @@ def signatures(hashes: np.ndarray, offsets: np.ndarray, num_perm: int = 128,
     # the one permutation: an affine map of the (already mixed) 32-bit shingle hashes, as
     # datasketch permutes with its first (a, b)
     a, b = np.uint32(_mix(seed) | 1), _mix(seed + 1)
+    if kernels.library() is not None:  # the same values in one pass (`_kernels.c`)
+        return kernels.oph_signatures(hashes, offsets, a, b, k, _table(k, seed), _salt(seed))
     with np.errstate(over="ignore"):
         v = hashes.astype(np.uint32, copy=True)
         v *= a
@@ -67,6 +72,17 @@ def signatures(hashes: np.ndarray, offsets: np.ndarray, num_perm: int = 128,
     return _densified(sig, counts > 0, k, seed).reshape(n_docs, k)
 
 
+def _salt(seed: int) -> np.uint32:
+    return _mix(seed ^ 0x5BD1E995)
+
+
+@lru_cache(maxsize=8)
+def _table(k: int, seed: int) -> np.ndarray:
+    """(_TABLE, k): row s-1 = each bin's s-th densification step."""
+    salt = _salt(seed)
+    return np.stack([_sequence(np.arange(k), s, k, salt) for s in range(1, _TABLE + 1)])
+
+
 def _densified(sig: np.ndarray, nonempty: np.ndarray, k: int, seed: int) -> np.ndarray:
     """Every empty bin of a non-empty text takes the value of the first non-empty bin in its
     fixed random sequence: step 1 for every empty bin at once, then each further step only for
@@ -77,8 +93,7 @@ def _densified(sig: np.ndarray, nonempty: np.ndarray, k: int, seed: int) -> np.n
     flat = np.flatnonzero(empty)
     bins = flat % k
     base = flat - bins
-    salt = _mix(seed ^ 0x5BD1E995)
-    table = np.stack([_sequence(np.arange(k), s, k, salt) for s in range(1, _TABLE + 1)])
+    salt, table = _salt(seed), _table(k, seed)
     value = sig[base + table[0][bins]]
     todo, step = np.flatnonzero(value == EMPTY), 2
     while len(todo):
