@@ -79,6 +79,12 @@ def build(
         profile.write_text(json.dumps({"phases": timings.table()}, indent=2))
         if not quiet:
             print_profile(timings.table())
+    # Everything is written. Python's last garbage collection at exit would walk every object
+    # still alive (0.2-0.25 s after a 100k-document build, measured); frozen objects are
+    # skipped, and their memory goes back with the process anyway.
+    import gc
+
+    gc.freeze()
 
 
 @app.command()

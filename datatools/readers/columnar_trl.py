@@ -23,10 +23,22 @@ def _blank(v) -> bool:
 
 def plain(d) -> int:
     """Which plain shape a parsed line has: 0 pairwise, 1 sft, 2 unary, 3 prompt; -1 none."""
-    if type(d) is dict and len(d) == 3:  # the commonest line, {prompt, chosen, rejected}
-        prompt, chosen, rejected = d.get("prompt"), d.get("chosen"), d.get("rejected")
-        if type(prompt) is str and type(chosen) is str and type(rejected) is str:
-            return -1 if _blank(prompt) and _blank(chosen) and _blank(rejected) else 0
+    if type(d) is dict and len(d) <= 3:  # the commonest lines first, as the general rule below
+        prompt = d.get("prompt")
+        if type(prompt) is str:
+            chosen, rejected = d.get("chosen"), d.get("rejected")
+            if len(d) == 3 and type(chosen) is str and type(rejected) is str:
+                return -1 if _blank(prompt) and _blank(chosen) and _blank(rejected) else 0
+            completion = d.get("completion")  # {prompt, completion} and {id, prompt, completion}
+            if type(completion) is str and (len(d) == 2 or "id" in d):
+                own = d.get("id")
+                if own is None or type(own) is str or type(own) is int:
+                    return -1 if _blank(prompt) and _blank(completion) and _blank(own) else 1
+    return general_shape(d)
+
+
+def general_shape(d) -> int:
+    """`plain` without its fast paths (the rule they must agree with: tested)."""
     if type(d) is not dict or not d.keys() <= PLAIN or type(d.get("prompt")) is not str:
         return -1
     if all(_blank(v) for v in d.values()):
@@ -70,6 +82,11 @@ class Columns:
         self.line.append(line)
         self.shape.append(shape)
         self.prompt.append(d["prompt"])
+        if shape == 1:  # sft: no second answer, no scores, no label (`plain` checked)
+            self.a.append(d["completion"])
+            for column in (self.b, self.score_a, self.score_b, self.label):
+                column.append(None)
+            return
         self.a.append(d.get("chosen") if shape == 0 else d.get("completion"))
         self.b.append(d.get("rejected"))
         sa, sb = d.get("score_chosen"), d.get("score_rejected")

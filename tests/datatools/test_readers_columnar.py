@@ -145,3 +145,23 @@ def test_three_key_pairwise_lines_get_the_general_rules_shape():
     for shape, records in cases.items():
         for record in records:
             assert columnar_trl.plain(record) == shape, record
+
+
+def test_plain_fast_paths_agree_with_the_general_rule_on_every_small_record():
+    """Every record of up to three of these keys, each with each of these values: `plain`
+    (with its fast paths for the commonest lines) says what `general_shape` says."""
+    import itertools
+
+    from datatools.readers import columnar_trl
+
+    values = [None, "", " \n", "x", 0, 3, True, 1.5, [], {}]
+    keys = ["prompt", "completion", "id", "chosen", "rejected", "label", "extra"]
+    shapes = set()
+    for k in range(4):
+        for chosen_keys in itertools.combinations(keys, k):
+            for vals in itertools.product(values, repeat=k):
+                record = dict(zip(chosen_keys, vals))
+                shape = columnar_trl.plain(record)
+                assert shape == columnar_trl.general_shape(record), record
+                shapes.add(shape)
+    assert shapes == {-1, 0, 1, 2, 3}  # every shape was met
