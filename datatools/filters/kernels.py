@@ -1,4 +1,5 @@
-"""The compiled kernels of `_kernels.c` through ctypes, or None where they are not built.
+"""The compiled kernels of `_kernels.c` through ctypes, or None where they are not built:
+near_dedup's hashing and signatures, and the screen of TRL JSONL lines (`readers.native_trl`).
 
 `pip install` compiles `_kernels.c` (setup.py, an optional extension: an install without a C
 compiler still succeeds and `minhash` uses its numpy code). Both give the same values, which
@@ -43,6 +44,8 @@ def library() -> ctypes.CDLL | None:
                                    ctypes.c_uint32, _U32]
     lib.sorted_intersections.restype = None
     lib.sorted_intersections.argtypes = [_U32, _I64, _I64, ctypes.c_int64, _I64]
+    lib.trl_screen.restype = ctypes.c_int64
+    lib.trl_screen.argtypes = [_U8, ctypes.c_int64, np.ctypeslib.ndpointer(np.int8), ctypes.c_int64]
     return lib
 
 
@@ -90,3 +93,13 @@ def sorted_intersections(values: np.ndarray, offsets: np.ndarray, pairs: np.ndar
                                    np.ascontiguousarray(offsets, dtype=np.int64),
                                    np.ascontiguousarray(pairs, dtype=np.int64), len(pairs), inter)
     return inter
+
+
+def trl_screen(block: bytes) -> np.ndarray:
+    """Per line of `block` (split at b"\\n"): the plain TRL shape polars' JSON reader reads
+    exactly as the per-line reader does (0-3, as `columnar_trl.general_shape`), -1 for a line
+    the screen does not vouch for, -2 for a blank line (`_kernels.c`, trl_screen)."""
+    data = np.frombuffer(block, dtype=np.uint8)
+    shapes = np.empty(len(block) + 1, dtype=np.int8)  # at most a line per byte (untouched)
+    n = library().trl_screen(data, len(data), shapes, len(shapes))
+    return shapes[:n]

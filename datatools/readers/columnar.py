@@ -135,6 +135,13 @@ def read_jsonl(path: Path, name: str, fmt: str, ids: Counter, notes: Counter | N
     the frame is appended as it is made (a new list if None). `lines`: (line number, bytes)
     pairs to read instead of the whole file (a byte range of it: `readers.parallel`)."""
     if lines is None:
+        from datatools.readers import native_trl
+
+        if fmt == "trl" and native_trl.available():  # polars' reader where the screen vouches
+            notes = notes if notes is not None else Counter()
+            return native_trl.read_jsonl(
+                path, name, ids, notes, frames if frames is not None else [],
+                lambda into, block: _read(name, fmt, ids, notes, into, block, _JsonLines))
         with open(path, "rb") as fh:
             return read_jsonl(path, name, fmt, ids, notes, frames, enumerate(fh, 1))
     return _read(name, fmt, ids, notes, frames, lines, _JsonLines)

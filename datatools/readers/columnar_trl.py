@@ -95,29 +95,38 @@ class Columns:
         self.label.append(d.get("label"))
 
     def frame(self, name: str) -> pl.DataFrame:
-        rec = pl.DataFrame({
+        return rows_of(pl.DataFrame({
             "id": self.id, "__line": self.line, "shape": self.shape, "p": self.prompt,
             "a": self.a, "b": self.b, "sa": self.score_a, "sb": self.score_b, "label": self.label,
-        }, schema={"id": pl.String, "__line": pl.Int64, "shape": pl.Int8, "p": pl.String,
-                   "a": pl.String, "b": pl.String, "sa": pl.Float64, "sb": pl.Float64,
-                   "label": pl.Boolean})
-        pair = pl.col("shape") == 0
-        rows = rec.select(
-            "id", "__line",
-            pl.format("{}:{}", pl.lit(name), pl.col("__line")).alias("source"),
-            pl.concat_list(pl.struct(pl.lit("user").alias("role"), pl.col("p").alias("content")))
-            .cast(pl.List(MESSAGE)).alias("prompt"),
-            pl.when(pair).then(pl.concat_list("a", "b")).otherwise(pl.concat_list("a"))
-            .alias("completion"),
-            pl.when(pair).then(pl.concat_list(pl.col("sa").fill_null(1.0),
-                                              pl.col("sb").fill_null(0.0)))
-            .otherwise(pl.concat_list(pl.lit(None, pl.Float64))).alias("score"),
-            pl.when(pair).then(pl.lit(["0", "1"])).when(pl.col("shape") == 3).then(pl.lit(["p"]))
-            .otherwise(pl.lit(["0"])).alias("__suffix"),
-            "label",
-        ).explode(["completion", "score", "__suffix"])
-        return rows.with_columns(
-            (pl.col("id") + "-" + pl.col("__suffix")).alias("candidate_id"),
-            pl.when(pl.col("completion").is_not_null()).then(pl.lit("dataset")).alias("model"),
-            pl.lit("{}").alias("meta"),
-        ).select([pl.col(k).cast(t) for k, t in FRAME_SCHEMA.items()] + ["__line"])
+        }, schema=RECORDS), name)
+
+
+# One plain record per row: its id, line, shape, prompt text, answers a (chosen or completion)
+# and b (rejected), their scores and the label.
+RECORDS = {"id": pl.String, "__line": pl.Int64, "shape": pl.Int8, "p": pl.String,
+           "a": pl.String, "b": pl.String, "sa": pl.Float64, "sb": pl.Float64,
+           "label": pl.Boolean}
+
+
+def rows_of(rec: pl.DataFrame, name: str) -> pl.DataFrame:
+    """Frame rows (FRAME_SCHEMA + __line) of plain records (`RECORDS`) read from `name`."""
+    pair = pl.col("shape") == 0
+    rows = rec.select(
+        "id", "__line",
+        pl.format("{}:{}", pl.lit(name), pl.col("__line")).alias("source"),
+        pl.concat_list(pl.struct(pl.lit("user").alias("role"), pl.col("p").alias("content")))
+        .cast(pl.List(MESSAGE)).alias("prompt"),
+        pl.when(pair).then(pl.concat_list("a", "b")).otherwise(pl.concat_list("a"))
+        .alias("completion"),
+        pl.when(pair).then(pl.concat_list(pl.col("sa").fill_null(1.0),
+                                          pl.col("sb").fill_null(0.0)))
+        .otherwise(pl.concat_list(pl.lit(None, pl.Float64))).alias("score"),
+        pl.when(pair).then(pl.lit(["0", "1"])).when(pl.col("shape") == 3).then(pl.lit(["p"]))
+        .otherwise(pl.lit(["0"])).alias("__suffix"),
+        "label",
+    ).explode(["completion", "score", "__suffix"])
+    return rows.with_columns(
+        (pl.col("id") + "-" + pl.col("__suffix")).alias("candidate_id"),
+        pl.when(pl.col("completion").is_not_null()).then(pl.lit("dataset")).alias("model"),
+        pl.lit("{}").alias("meta"),
+    ).select([pl.col(k).cast(t) for k, t in FRAME_SCHEMA.items()] + ["__line"])

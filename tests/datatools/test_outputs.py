@@ -2,6 +2,7 @@
 import json
 
 import polars as pl
+import pytest
 
 from datatools.frame import LEDGER_SCHEMA, frame_from_rows, rows_from_record
 from datatools.outputs import Ledger, to_ledger, write_parquet
@@ -58,11 +59,39 @@ def test_row_wise_partition_equals_the_whole_frame_one(monkeypatch):
     assert sliced[1].height == 8 and sliced[1]["detail"][1] == "length 3"
 
 
-def test_write_parquet_round_trips_in_row_groups(tmp_path):
-    frame = frame_from_rows(rows_from_record("r", "s", [{"role": "user", "content": "q"}],
-                                             [{"content": str(i)} for i in range(10)]))
-    write_parquet(frame, tmp_path / "f.parquet", rows=3)
+@pytest.mark.parametrize("writer", ["polars (parallel)", "pyarrow (slices)"])
+def test_write_parquet_round_trips_in_row_groups(tmp_path, monkeypatch, writer):
     import pyarrow.parquet as pq
 
+    from datatools import outputs
+
+    if writer.startswith("pyarrow"):  # the writer of frames too large for the parallel one
+        monkeypatch.setattr(outputs, "PARALLEL_WRITE_BYTES", 0)
+    answers = [{"content": str(i)} for i in range(8)] + [{"content": ""},
+                                                         {"content": "é 国 😀\n\t"}]
+    frame = frame_from_rows(rows_from_record("r", "s", [{"role": "user", "content": "q"}],
+                                             answers))
+    frame = frame.with_columns(meta=pl.when(pl.int_range(pl.len()) == 3).then(None)
+                               .otherwise(pl.col("meta")))
+    write_parquet(frame, tmp_path / "f.parquet", rows=3)
     assert pq.ParquetFile(tmp_path / "f.parquet").num_row_groups == 4
     assert pl.read_parquet(tmp_path / "f.parquet").equals(frame)
+    assert pq.read_table(tmp_path / "f.parquet").schema == frame.to_arrow().schema
+
+
+def test_both_writers_write_the_same_table(tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    from datatools import outputs
+
+    rows = []
+    for i in range(50):
+        rows += rows_from_record(f"r{i}", "s", [{"role": "system", "content": "be brief"},
+                                                {"role": "user", "content": f"q{i} " * i}],
+                                 [{"content": "a" * i, "score": 0.5 * i}, {"content": "b"}])
+    frame = frame_from_rows(rows)
+    write_parquet(frame, tmp_path / "parallel.parquet", rows=16)
+    monkeypatch.setattr(outputs, "PARALLEL_WRITE_BYTES", 0)
+    write_parquet(frame, tmp_path / "slices.parquet", rows=16)
+    assert pq.read_table(tmp_path / "parallel.parquet").equals(
+        pq.read_table(tmp_path / "slices.parquet"))

@@ -1,0 +1,105 @@
+"""TRL standard JSONL read by polars' multi-threaded JSON reader, line for line what the
+columnar reader (`readers.columnar`) gives, where the compiled screen vouches for it.
+
+polars' reader differs from the per-line one in ways that would change data silently (a list
+read as its JSON text, a lone surrogate escape as "\\x00", the first of two repeated keys
+kept). So each block of lines is first screened (`kernels.trl_screen`, one pass in C): a line
+is vouched for only when it is a strict JSON object of distinct TRL keys with scalar values
+(no surrogate, raw control byte, invalid UTF-8, CR, or integer polars could read otherwise),
+and the screen gives its shape by the same rule as `columnar_trl.general_shape`. A block whose
+every line is vouched for is parsed by polars; any other block (a malformed line, another
+shape, a blank line, ...) is read by the columnar reader's own loop, so its rows, ledger rows
+and line numbers are what they always were. Ids are taken in line order across blocks with
+the same rule (`rows.take_id`)."""
+from __future__ import annotations
+
+import io
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from datatools.filters import kernels
+from datatools.readers import columnar_trl
+from datatools.readers.rows import take_id
+
+BLOCK_BYTES = 32 << 20  # lines screened and parsed at a time (a block is one frame piece)
+
+_SCHEMA = {"id": pl.String, "prompt": pl.String, "chosen": pl.String, "rejected": pl.String,
+           "completion": pl.String, "score_chosen": pl.Float64, "score_rejected": pl.Float64,
+           "label": pl.Boolean}
+
+
+def available() -> bool:
+    return kernels.library() is not None
+
+
+def read_jsonl(path: Path, name: str, ids: Counter, notes: Counter, frames: list,
+               read_lines) -> tuple[list, list, int, set]:
+    """(frames, rejects, seen, kinds) of a whole TRL JSONL file, as `columnar.read_jsonl`;
+    `read_lines(frames, lines)` reads (line number, bytes) pairs the columnar way."""
+    rejects, kinds, seen, first = [], set(), 0, 1
+    for block in _blocks(path):
+        shapes = kernels.trl_screen(block)
+        piece = _parsed(block, shapes, first, name, ids, notes) if (shapes >= 0).all() else None
+        if piece is not None:
+            frames.append(piece)
+            seen += len(shapes)
+            kinds |= {columnar_trl.KINDS[s] for s in np.unique(shapes)}
+        else:
+            _, block_rejects, block_seen, block_kinds = read_lines(
+                frames, zip(range(first, first + len(shapes)), _lines(block)))
+            rejects += block_rejects
+            seen += block_seen
+            kinds |= block_kinds
+        first += len(shapes)
+    return frames, rejects, seen, kinds
+
+
+def _blocks(path: Path):
+    """The file in blocks of about BLOCK_BYTES that end at a line end (or the file's end)."""
+    with open(path, "rb") as fh:
+        while block := fh.read(BLOCK_BYTES):
+            if not block.endswith(b"\n"):
+                block += fh.readline()  # the rest of the block's last line
+            yield block
+
+
+def _lines(block: bytes):
+    """The block's lines as a file gives them: each with its b"\\n" (the last maybe without)."""
+    lines = block.split(b"\n")
+    last = lines.pop()
+    yield from (line + b"\n" for line in lines)
+    if last:
+        yield last
+
+
+def _parsed(block: bytes, shapes: np.ndarray, first: int, name: str, ids: Counter,
+            notes: Counter) -> pl.DataFrame | None:
+    """The block's frame rows, parsed by polars (None when it reads another number of rows)."""
+    d = pl.read_ndjson(io.BytesIO(block), schema=_SCHEMA)
+    if d.height != len(shapes):
+        return None
+    shape = pl.Series("shape", shapes, dtype=pl.Int8)
+    pair = shape == 0
+    a = pl.select(pl.when(pair).then(d["chosen"]).otherwise(d["completion"]))[:, 0]
+    own = d["id"].to_list()
+    lacking = [i for i, v in enumerate(own) if v is None or v == ""]
+    if lacking:  # the content id, as `columnar._add_standard`
+        at = pl.Series(lacking)
+        for i, s, p, x, y in zip(lacking, shape.gather(at), d["prompt"].gather(at), a.gather(at),
+                                 d["rejected"].gather(at)):
+            own[i] = columnar_trl.content_id(s, p, x, y)
+    rec = pl.DataFrame({
+        "id": [take_id(ids, base) for base in own],
+        "__line": np.arange(first, first + len(shapes)), "shape": shape, "p": d["prompt"],
+        "a": a, "b": d["rejected"], "sa": d["score_chosen"], "sb": d["score_rejected"],
+        "label": d["label"]}, schema=columnar_trl.RECORDS)
+    synthesised = int((pair & d["score_chosen"].is_null() & d["score_rejected"].is_null()).sum())
+    prompts_only = int((shape == 3).sum())
+    if synthesised:  # 1.0 / 0.0 stand in, as on the line path
+        notes["scores_synthesised"] += synthesised
+    if prompts_only:
+        notes["no_completion"] += prompts_only
+    return columnar_trl.rows_of(rec, name).drop("__line")  # in line order already
