@@ -43,6 +43,7 @@ def read_jsonl(path: Path, name: str, ids: Counter, notes: Counter, frames: list
     for block in _blocks(path):
         shapes = kernels.trl_screen(block)
         piece = _parsed(block, shapes, first, name, ids, notes) if (shapes >= 0).all() else None
+        block = bytes(block) if piece is None else None  # the line loop's copy of the view
         if piece is not None:
             frames.append(piece)
             seen += len(shapes)
@@ -58,12 +59,26 @@ def read_jsonl(path: Path, name: str, ids: Counter, notes: Counter, frames: list
 
 
 def _blocks(path: Path):
-    """The file in blocks of about BLOCK_BYTES that end at a line end (or the file's end)."""
+    """The file in blocks of about BLOCK_BYTES that end at a line end (or the file's end), as
+    views of one reused buffer (each valid until the next is asked for): no block is copied
+    to be cut at a line end, the partial line after the cut moves to the buffer's front."""
+    buf = bytearray(BLOCK_BYTES)
+    view, start = memoryview(buf), 0
     with open(path, "rb") as fh:
-        while block := fh.read(BLOCK_BYTES):
-            if not block.endswith(b"\n"):
-                block += fh.readline()  # the rest of the block's last line
-            yield block
+        while True:
+            got = fh.readinto(view[start:])
+            end = start + got
+            if end == 0:
+                return
+            cut = end if got == 0 else buf.rfind(b"\n", 0, end) + 1  # got 0: the file's end
+            if cut == 0:  # a line longer than the buffer: read on into a larger one
+                view.release()
+                buf.extend(bytes(len(buf)))
+                view, start = memoryview(buf), end
+                continue
+            yield view[:cut]
+            buf[:end - cut] = buf[cut:end]
+            start = end - cut
 
 
 def _lines(block: bytes):
@@ -88,8 +103,8 @@ def _parsed(block: bytes, shapes: np.ndarray, first: int, name: str, ids: Counte
     lacking = [i for i, v in enumerate(own) if v is None or v == ""]
     if lacking:  # the content id, as `columnar._add_standard`
         at = pl.Series(lacking)
-        for i, s, p, x, y in zip(lacking, shape.gather(at), d["prompt"].gather(at), a.gather(at),
-                                 d["rejected"].gather(at)):
+        for i, s, p, x, y in zip(lacking, *(c.gather(at).to_list() for c in (
+                shape, d["prompt"], a, d["rejected"]))):
             own[i] = columnar_trl.content_id(s, p, x, y)
     rec = pl.DataFrame({
         "id": [take_id(ids, base) for base in own],
