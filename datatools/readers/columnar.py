@@ -10,10 +10,11 @@ records, deep nesting) goes through the per-line path in place, so its rows and 
 file and line included — are exactly what that path gives. Ids are assigned in line order
 with the per-line path's rules (`rows.take_id`), unused keys go to `meta` as there.
 
-Why not `polars.read_ndjson` (3x faster to parse): it silently turns a list into its JSON text
-in a string column, reads a lone surrogate escape as "\\x00" and keeps the first of duplicate
-keys where the per-line path keeps the last — the frame would differ, without an error, from
-what the same line gives one line at a time. Why one thread: orjson holds the GIL while it
+Why not `polars.read_ndjson` for every line (3x faster to parse): it silently turns a list into
+its JSON text in a string column, reads a lone surrogate escape as "\\x00" and keeps the first of
+duplicate keys where the per-line path keeps the last — the frame would differ, without an
+error, from what the same line gives one line at a time. It reads TRL standard files only where
+a compiled screen vouches for every line of a block (`native_trl`). Why one thread: orjson holds the GIL while it
 builds Python objects, so a thread pool parsing chunks of lines measured no faster.
 """
 from __future__ import annotations
