@@ -16,9 +16,12 @@ from datatools.schemas.errors import Problem, UserError
 from datatools.threads import run_jobs
 
 WRITE_ROWS = 65_536  # rows per parquet row group, and per slice held in encoding at once
-
-
 PARALLEL_WRITE_BYTES = 512 << 20  # frames up to this size are encoded on every core
+
+
+def _compact(part: pl.DataFrame) -> pl.DataFrame:
+    """A slice with its own arrays, not views into the whole column's (the text is not copied)."""
+    return part.select(pl.all().gather(pl.int_range(pl.len())))
 
 
 def write_parquet(frame: pl.DataFrame, path: Path, rows: int = WRITE_ROWS) -> None:
@@ -37,8 +40,7 @@ def write_parquet(frame: pl.DataFrame, path: Path, rows: int = WRITE_ROWS) -> No
     if frame.estimated_size() > PARALLEL_WRITE_BYTES:
         write_slices(frame.iter_slices(rows), frame.head(0), path, rows)
         return
-    compact = pl.all().gather(pl.int_range(pl.len()))  # a slice's own arrays, not the column's
-    chunks = [part.select(compact) for part in frame.iter_slices(rows)] or [frame.head(0)]
+    chunks = [_compact(part) for part in frame.iter_slices(rows)] or [frame.head(0)]
     try:
         pl.concat(chunks, how="vertical", rechunk=False).write_parquet(
             path, compression="zstd", compression_level=1, row_group_size=rows)
@@ -60,10 +62,9 @@ def write_slices(slices, empty: pl.DataFrame, path: Path, rows: int = WRITE_ROWS
     """Frames of `empty`'s schema, each written as row groups before the next is made."""
     import pyarrow.parquet as pq
 
-    compact = pl.all().gather(pl.int_range(pl.len()))  # a slice's own arrays, not the column's
     with pq.ParquetWriter(path, empty.to_arrow().schema, compression="zstd") as writer:
         for part in slices:
-            writer.write_table(part.select(compact).to_arrow(), row_group_size=rows)
+            writer.write_table(_compact(part).to_arrow(), row_group_size=rows)
 
 
 def to_ledger(rejected: pl.DataFrame, step: str) -> pl.DataFrame:
