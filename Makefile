@@ -17,14 +17,14 @@ test: $(VENV)/.dev
 setup: $(VENV)/.core
 setup-dev: $(VENV)/.dev
 
-$(VENV)/.core: pyproject.toml setup.py datatools/filters/_kernels.c
+$(VENV)/.core: pyproject.toml setup.py $(wildcard datatools/native/*.c)
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e .
 	touch $@
 
 # torch first and pinned: an unpinned install pulls a multi-GB CUDA build.
-$(VENV)/.dev: pyproject.toml setup.py datatools/filters/_kernels.c
+$(VENV)/.dev: pyproject.toml setup.py $(wildcard datatools/native/*.c)
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"

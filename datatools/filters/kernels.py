@@ -1,52 +1,11 @@
-"""The compiled kernels of `_kernels.c` through ctypes, or None where they are not built:
-near_dedup's hashing and signatures, and the screen of TRL JSONL lines (`readers.native_trl`).
-
-`pip install` compiles `_kernels.c` (setup.py, an optional extension: an install without a C
-compiler still succeeds and `minhash` uses its numpy code). Both give the same values, which
-the tests check on the same texts. ctypes releases the GIL during a call, so `minhash` runs
-these on its thread pool as it runs the numpy code. `DATATOOLS_KERNELS=numpy` turns them off
-(to compare the two, or to rule them out when something looks wrong).
-"""
+"""near_dedup's compiled kernels (`datatools/native/dedup.c`) on numpy arrays; `library()` is
+None where they are not built, and `minhash`, `oph` and `lsh` then use their numpy code, which
+gives the same values (tested)."""
 from __future__ import annotations
-
-import ctypes
-import os
-from functools import lru_cache
 
 import numpy as np
 
-_U8 = np.ctypeslib.ndpointer(np.uint8, flags="C_CONTIGUOUS")
-_U32 = np.ctypeslib.ndpointer(np.uint32, flags="C_CONTIGUOUS")
-_U64 = np.ctypeslib.ndpointer(np.uint64, flags="C_CONTIGUOUS")
-_I64 = np.ctypeslib.ndpointer(np.int64, flags="C_CONTIGUOUS")
-
-
-@lru_cache(maxsize=1)
-def library() -> ctypes.CDLL | None:
-    """The built library, or None (not built, or turned off by DATATOOLS_KERNELS=numpy)."""
-    if os.environ.get("DATATOOLS_KERNELS", "").lower() == "numpy":
-        return None
-    try:
-        from datatools.filters import _kernels
-    except ImportError:
-        return None
-    lib = ctypes.CDLL(_kernels.__file__)
-    lib.init_tables()  # the byte-class tables, before any call that reads them
-    lib.shingle_hashes.restype = ctypes.c_int64
-    lib.shingle_hashes.argtypes = [_U8, _I64, ctypes.c_int64, ctypes.c_int, ctypes.c_int, _U64,
-                                   _U32, _I64]
-    lib.minhash_signatures.restype = None
-    lib.minhash_signatures.argtypes = [_U32, _I64, ctypes.c_int64, _U32, _U32, ctypes.c_int,
-                                       _U32]
-    lib.oph_signatures.restype = None
-    lib.oph_signatures.argtypes = [_U32, _I64, ctypes.c_int64, ctypes.c_uint32, ctypes.c_uint32,
-                                   ctypes.c_int, ctypes.c_int, _U32, ctypes.c_int,
-                                   ctypes.c_uint32, _U32]
-    lib.sorted_intersections.restype = None
-    lib.sorted_intersections.argtypes = [_U32, _I64, _I64, ctypes.c_int64, _I64]
-    lib.trl_screen.restype = ctypes.c_int64
-    lib.trl_screen.argtypes = [_U8, ctypes.c_int64, np.ctypeslib.ndpointer(np.int8), ctypes.c_int64]
-    return lib
+from datatools.native import library
 
 
 def shingle_hashes(data: np.ndarray, offsets: np.ndarray, shingle: str, ngram: int,
@@ -93,13 +52,3 @@ def sorted_intersections(values: np.ndarray, offsets: np.ndarray, pairs: np.ndar
                                    np.ascontiguousarray(offsets, dtype=np.int64),
                                    np.ascontiguousarray(pairs, dtype=np.int64), len(pairs), inter)
     return inter
-
-
-def trl_screen(block: bytes) -> np.ndarray:
-    """Per line of `block` (split at b"\\n"): the plain TRL shape polars' JSON reader reads
-    exactly as the per-line reader does (0-3, as `columnar_trl.general_shape`), -1 for a line
-    the screen does not vouch for, -2 for a blank line (`_kernels.c`, trl_screen)."""
-    data = np.frombuffer(block, dtype=np.uint8)
-    shapes = np.empty(len(block) + 1, dtype=np.int8)  # at most a line per byte (untouched)
-    n = library().trl_screen(data, len(data), shapes, len(shapes))
-    return shapes[:n]

@@ -193,7 +193,7 @@ def exact_jaccard(pairs: np.ndarray, hashes: np.ndarray, offsets: np.ndarray,
 
 def _compiled_exact_jaccard(pairs, hashes, offsets) -> np.ndarray:
     """`exact_jaccard` by one sort of the documents' shingles (each document's distinct
-    hashes, sorted) and a merge per pair (`_kernels.c`)."""
+    hashes, sorted) and a merge per pair (`kernels`)."""
     docs, local = np.unique(pairs, return_inverse=True)
     lo, lens = offsets[docs], offsets[docs + 1] - offsets[docs]
     start = np.cumsum(lens) - lens

@@ -12,7 +12,7 @@ once. Shingle hashes come from the byte-level tokeniser below; `minhash_referenc
 is the same function in plain Python, so `datasketch.MinHash(num_perm, seed,
 hashfunc=shingle_hash)` updated with `py_shingles(text)` gives identical hash values (tested).
 
-Where `_kernels.c` is built (`kernels.py`), the shingle hashes and signatures come from it: the
+Where the compiled kernels are built (`kernels.py`, `datatools/native/dedup.c`), the shingle hashes and signatures come from it: the
 same values in one pass over memory; the numpy code here is the fallback and the reference the
 kernels are tested against.
 
@@ -178,7 +178,7 @@ def shingle_hashes(texts: pl.Series, shingle: str = "word", ngram: int = 5,
 
     def work(ij):
         i, j = ij
-        if compiled:  # the same values in one pass (`_kernels.c`)
+        if compiled:  # the same values in one pass (`kernels`)
             return kernels.shingle_hashes(data[offsets[i]:offsets[j]],
                                           offsets[i:j + 1] - offsets[i], shingle, ngram, _P_ARRAY)
         th, first = _token_hashes(data[offsets[i]:offsets[j]], offsets[i:j + 1] - offsets[i],
@@ -262,7 +262,7 @@ def signatures(hashes: np.ndarray, offsets: np.ndarray, num_perm: int = 128, see
 
 
 def _compiled_signatures(hv, offsets, a, b, sig):
-    """`signatures` by `_kernels.c`: the documents cut into one run per thread with about
+    """`signatures` by the compiled kernel: the documents cut into one run per thread with about
     equal shingles (a run is a slice of sig and of the hashes)."""
     n_docs, n_runs = len(offsets) - 1, _threads()
     cuts = np.searchsorted(offsets, np.linspace(0, offsets[-1], n_runs + 1)[1:-1])

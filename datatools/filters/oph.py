@@ -57,7 +57,7 @@ def signatures(hashes: np.ndarray, offsets: np.ndarray, num_perm: int = 128,
     # the one permutation: an affine map of the (already mixed) 32-bit shingle hashes, as
     # datasketch permutes with its first (a, b)
     a, b = np.uint32(_mix(seed) | 1), _mix(seed + 1)
-    if kernels.library() is not None:  # the same values in one pass (`_kernels.c`)
+    if kernels.library() is not None:  # the same values in one pass (`kernels`)
         return kernels.oph_signatures(hashes, offsets, a, b, k, _table(k, seed), _salt(seed))
     with np.errstate(over="ignore"):
         v = hashes.astype(np.uint32, copy=True)

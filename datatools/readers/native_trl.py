@@ -3,7 +3,7 @@ columnar reader (`readers.columnar`) gives, where the compiled screen vouches fo
 
 polars' reader differs from the per-line one in ways that would change data silently (a list
 read as its JSON text, a lone surrogate escape as "\\x00", the first of two repeated keys
-kept). So each block of lines is first screened (`kernels.trl_screen`, one pass in C): a line
+kept). So each block of lines is first screened (`screen`, one pass in C): a line
 is vouched for only when it is a strict JSON object of distinct TRL keys with scalar values
 (no surrogate, raw control byte, invalid UTF-8, CR, or integer polars could read otherwise),
 and the screen gives its shape by the same rule as `columnar_trl.general_shape`. A block whose
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from datatools.filters import kernels
+from datatools.native import library
 from datatools.readers import columnar_trl
 from datatools.readers.rows import take_id
 
@@ -32,7 +32,16 @@ _SCHEMA = {"id": pl.String, "prompt": pl.String, "chosen": pl.String, "rejected"
 
 
 def available() -> bool:
-    return kernels.library() is not None
+    return library() is not None
+
+
+def screen(block) -> np.ndarray:
+    """Per line of `block` (split at b"\\n"): the plain TRL shape polars' JSON reader reads
+    exactly as the per-line reader does (0-3, as `columnar_trl.general_shape`), -1 for a line
+    the screen does not vouch for, -2 for a blank line (`datatools/native/trl_screen.c`)."""
+    data = np.frombuffer(block, dtype=np.uint8)
+    shapes = np.empty(len(data) + 1, dtype=np.int8)  # at most a line per byte (untouched)
+    return shapes[:library().trl_screen(data, len(data), shapes, len(shapes))]
 
 
 def read_jsonl(path: Path, name: str, ids: Counter, notes: Counter, frames: list,
@@ -41,7 +50,7 @@ def read_jsonl(path: Path, name: str, ids: Counter, notes: Counter, frames: list
     `read_lines(frames, lines)` reads (line number, bytes) pairs the columnar way."""
     rejects, kinds, seen, first = [], set(), 0, 1
     for block in _blocks(path):
-        shapes = kernels.trl_screen(block)
+        shapes = screen(block)
         piece = _parsed(block, shapes, first, name, ids, notes) if (shapes >= 0).all() else None
         block = bytes(block) if piece is None else None  # the line loop's copy of the view
         if piece is not None:

@@ -9,14 +9,13 @@ import random
 import orjson
 import pytest
 
-from datatools.filters import kernels
 from datatools.readers import columnar, columnar_trl, native_trl
 from datatools.readers.columnar_source import read_columnar
 from datatools.schemas.recipe import Source
 from tests.datatools.test_readers_columnar import _write
 from tests.read_paths import assert_paths_agree
 
-pytestmark = pytest.mark.skipif(kernels.library() is None, reason="kernels not built")
+pytestmark = pytest.mark.skipif(not native_trl.available(), reason="kernels not built")
 
 PLAIN_LINES = [
     '{"prompt": "p", "chosen": "c", "rejected": "r"}',
@@ -58,15 +57,15 @@ NOT_VOUCHED = [  # lines the screen must leave to the line loop
 
 def test_screen_vouches_only_for_lines_read_alike():
     for line in PLAIN_LINES:
-        shape = kernels.trl_screen(line.encode())
+        shape = native_trl.screen(line.encode())
         assert len(shape) == 1 and shape[0] >= 0, line  # the commonest lines are vouched for
         assert shape[0] == columnar_trl.general_shape(orjson.loads(line)), line
     for line in NOT_VOUCHED:
-        assert kernels.trl_screen(line.encode())[0] == -1, line
+        assert native_trl.screen(line.encode())[0] == -1, line
     bad_utf8 = [b'{"prompt": "\xff", "completion": "a"}', b'{"prompt": "\xed\xa0\x80"}',
                 b'{"prompt": "\xc0\xaf"}', b'{"prompt": "\xe2\x82", "completion": "a"}']
-    assert [kernels.trl_screen(b)[0] for b in bad_utf8] == [-1] * 4
-    assert list(kernels.trl_screen(b'  \n\n{"prompt": "q"}')) == [-2, -2, 3]
+    assert [native_trl.screen(b)[0] for b in bad_utf8] == [-1] * 4
+    assert list(native_trl.screen(b'  \n\n{"prompt": "q"}')) == [-2, -2, 3]
 
 
 def test_screen_agrees_with_general_shape_on_random_records():
@@ -79,7 +78,7 @@ def test_screen_agrees_with_general_shape_on_random_records():
         record = {k: rng.choice(values) for k in rng.sample(keys, rng.randint(1, 5))}
         line = json.dumps(record, ensure_ascii=rng.random() < 0.5)
         # these values are all ones the screen can vouch for: it gives the very same shape
-        assert kernels.trl_screen(line.encode())[0] == columnar_trl.general_shape(record), line
+        assert native_trl.screen(line.encode())[0] == columnar_trl.general_shape(record), line
         plain += columnar_trl.general_shape(record) >= 0
     assert plain > 100
 
@@ -133,6 +132,6 @@ def test_screen_knows_blank_text_as_python_does_for_every_code_point():
     for ensure_ascii in (False, True):
         block = "\n".join(json.dumps({"prompt": ch}, ensure_ascii=ensure_ascii)
                           for ch in chars).encode("utf-8")
-        shapes = kernels.trl_screen(block)
+        shapes = native_trl.screen(block)
         expected = [-1 if ch.isspace() else 3 for ch in chars]
         assert shapes.tolist() == expected

@@ -1,4 +1,4 @@
-"""The compiled kernels (`_kernels.c`) give exactly the numpy code's values: shingle hashes on
+"""The compiled kernels (`datatools/native/dedup.c`) give exactly the numpy code's values: shingle hashes on
 texts chosen to hit every branch (token lengths around the 8-byte blocks, case, non-ASCII,
 whitespace kinds, texts at the end of the buffer, texts of fewer tokens than n), both
 sketches' signatures and exact Jaccard; and near_dedup removes the same rows either way."""

@@ -1,0 +1,50 @@
+"""The optional compiled kernels (`dedup.c`: near_dedup's hashing and signatures;
+`trl_screen.c`: the screen of TRL JSONL lines for `readers.native_trl`), loaded through ctypes.
+
+`pip install` compiles them into one extension, `datatools.native._kernels` (setup.py; optional:
+an install without a C compiler or Python's headers still succeeds, and the numpy code and the
+per-line reader give the same results, slower; the tests compare the two). ctypes releases the
+GIL during a call, so callers run these on their thread pools. `DATATOOLS_KERNELS=numpy` turns
+them off (to compare the two, or to rule them out when something looks wrong).
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+from functools import lru_cache
+
+import numpy as np
+
+U8 = np.ctypeslib.ndpointer(np.uint8, flags="C_CONTIGUOUS")
+I8 = np.ctypeslib.ndpointer(np.int8, flags="C_CONTIGUOUS")
+U32 = np.ctypeslib.ndpointer(np.uint32, flags="C_CONTIGUOUS")
+U64 = np.ctypeslib.ndpointer(np.uint64, flags="C_CONTIGUOUS")
+I64 = np.ctypeslib.ndpointer(np.int64, flags="C_CONTIGUOUS")
+_int, _i64, _u32 = ctypes.c_int, ctypes.c_int64, ctypes.c_uint32
+
+# name: (return type, argument types), as declared in the C files
+_SIGNATURES = {
+    "init_tables": (None, []),
+    "shingle_hashes": (_i64, [U8, I64, _i64, _int, _int, U64, U32, I64]),
+    "minhash_signatures": (None, [U32, I64, _i64, U32, U32, _int, U32]),
+    "oph_signatures": (None, [U32, I64, _i64, _u32, _u32, _int, _int, U32, _int, _u32, U32]),
+    "sorted_intersections": (None, [U32, I64, I64, _i64, I64]),
+    "trl_screen": (_i64, [U8, _i64, I8, _i64]),
+}
+
+
+@lru_cache(maxsize=1)
+def library() -> ctypes.CDLL | None:
+    """The built library, or None (not built, or turned off by DATATOOLS_KERNELS=numpy)."""
+    if os.environ.get("DATATOOLS_KERNELS", "").lower() == "numpy":
+        return None
+    try:
+        from datatools.native import _kernels
+    except ImportError:
+        return None
+    lib = ctypes.CDLL(_kernels.__file__)
+    for name, (restype, argtypes) in _SIGNATURES.items():
+        function = getattr(lib, name)
+        function.restype, function.argtypes = restype, argtypes
+    lib.init_tables()  # the byte-class tables, before any call that reads them
+    return lib
