@@ -15,37 +15,48 @@ from datatools.profiling import Profile
 from datatools.schemas.errors import Problem, UserError
 from datatools.threads import run_jobs
 
-WRITE_ROWS = 65_536  # rows per parquet row group, and per slice held in encoding at once
-PARALLEL_WRITE_BYTES = 512 << 20  # frames up to this size are encoded on every core
+WRITE_ROWS = 65_536  # rows per parquet row group (and per piece the writer compacts)
 
 
-def _compact(part: pl.DataFrame) -> pl.DataFrame:
+def _compact(part):
     """A slice with its own arrays, not views into the whole column's (the text is not copied)."""
     return part.select(pl.all().gather(pl.int_range(pl.len())))
 
 
 def write_parquet(frame: pl.DataFrame, path: Path, rows: int = WRITE_ROWS) -> None:
-    """`frame.write_parquet(path)` in row groups of `rows`, with bounded memory.
+    """`frame.write_parquet(path)` in row groups of `rows`, with bounded memory (`sink`)."""
+    sink([_compact(part.lazy()) for part in frame.iter_slices(rows)], frame.head(0), path, rows)
 
-    Polars' writer encodes several row groups at once, on every core, but holds them all
-    while it does: +0.2-0.4 GiB on a 1M-record pairwise dataset (README, "Writing"). So a
-    frame of up to PARALLEL_WRITE_BYTES goes to polars (cut into compact chunks of `rows`
-    rows first: views, no text copied; given one large chunk of a nested column each row
-    group would convert the whole column: +6 GB at 1M), which took 0.52-0.69 s against
-    1.03-1.21 s for 95k SFT rows (126 MiB) on 2 cores; a larger frame goes to pyarrow one
-    row-group slice at a time (one core, about one row group held: +0.2 GB at 1M). zstd
-    level 1 both ways (pyarrow's default); the same schema and values on read (polars,
-    pyarrow, datasets), a test checks.
+
+def sink(pieces: list[pl.LazyFrame], empty: pl.DataFrame, path: Path,
+         rows: int = WRITE_ROWS) -> None:
+    """The pieces, in order, as one parquet file of `empty`'s schema.
+
+    Polars' streaming sink encodes row groups on every core and holds only those in flight.
+    A piece of a frame must be compacted first (`_compact`): given a slice that is a view of
+    a large nested column, polars converts the whole column for each row group (+6 GiB for
+    the 1M-record `bench build`'s pairwise dataset). That dataset (854k rows, in the build):
+    6.9 s and +479 MiB, against 15.1 s and +348 MiB for pyarrow a row-group slice at a time
+    (`write_slices`); pieces of 32k rows took 8.4 s (+323 MiB), of 16k 12.8 s. zstd level 1
+    (pyarrow's default); the same schema and values on read (polars, pyarrow, datasets).
     """
-    if frame.estimated_size() > PARALLEL_WRITE_BYTES:
-        write_slices(frame.iter_slices(rows), frame.head(0), path, rows)
-        return
-    chunks = [_compact(part) for part in frame.iter_slices(rows)] or [frame.head(0)]
+    schema = empty.schema
+    pieces = [piece.select([pl.col(k).cast(t) for k, t in schema.items()]) for piece in pieces]
     try:
-        pl.concat(chunks, how="vertical", rechunk=False).write_parquet(
+        pl.concat(pieces or [empty.lazy()]).sink_parquet(
             path, compression="zstd", compression_level=1, row_group_size=rows)
     except pl.exceptions.ComputeError as err:
         raise io_error(err) from err
+
+
+def write_slices(slices, empty: pl.DataFrame, path: Path, rows: int = WRITE_ROWS) -> None:
+    """Frames of `empty`'s schema made one at a time by a generator (the Ray executor's
+    interleaved unary rows), each written as row groups by pyarrow before the next is made."""
+    import pyarrow.parquet as pq
+
+    with pq.ParquetWriter(path, empty.to_arrow().schema, compression="zstd") as writer:
+        for part in slices:
+            writer.write_table(_compact(part).to_arrow(), row_group_size=rows)
 
 
 def io_error(err: Exception) -> Exception:
@@ -58,27 +69,19 @@ def io_error(err: Exception) -> Exception:
     return OSError(int(code.group(1)), str(err)) if code else err
 
 
-def write_slices(slices, empty: pl.DataFrame, path: Path, rows: int = WRITE_ROWS) -> None:
-    """Frames of `empty`'s schema, each written as row groups before the next is made."""
-    import pyarrow.parquet as pq
-
-    with pq.ParquetWriter(path, empty.to_arrow().schema, compression="zstd") as writer:
-        for part in slices:
-            writer.write_table(_compact(part).to_arrow(), row_group_size=rows)
-
-
-def to_ledger(rejected: pl.DataFrame, step: str) -> pl.DataFrame:
+def to_ledger(rejected: pl.DataFrame | pl.LazyFrame, step: str) -> pl.DataFrame | pl.LazyFrame:
     """Rejected frame rows → ledger rows; the whole row is kept as JSON in `record`."""
-    if rejected.height == 0:
+    if isinstance(rejected, pl.DataFrame) and rejected.height == 0:
         return pl.DataFrame(schema=LEDGER_SCHEMA)
-    payload = [c for c in rejected.columns if c not in REJECT_COLUMNS]
+    columns = rejected.collect_schema().names()
+    payload = [c for c in columns if c not in REJECT_COLUMNS]
     return rejected.select(
         pl.lit(step).alias("step"),
         pl.col("reason").cast(pl.String),
         pl.col("detail").cast(pl.String).fill_null(""),
-        pl.col("source").cast(pl.String) if "source" in rejected.columns else pl.lit(None, pl.String).alias("source"),
-        pl.col("id").cast(pl.String) if "id" in rejected.columns else pl.lit(None, pl.String).alias("id"),
-        pl.col("candidate_id").cast(pl.String) if "candidate_id" in rejected.columns
+        pl.col("source").cast(pl.String) if "source" in columns else pl.lit(None, pl.String).alias("source"),
+        pl.col("id").cast(pl.String) if "id" in columns else pl.lit(None, pl.String).alias("id"),
+        pl.col("candidate_id").cast(pl.String) if "candidate_id" in columns
         else pl.lit(None, pl.String).alias("candidate_id"),
         pl.struct(payload).struct.json_encode().alias("record"),
     )
@@ -100,8 +103,8 @@ class FilePart:
     def group_by(self, column: str):
         return self.frame([column]).group_by(column)
 
-    def iter_slices(self, rows: int):
-        yield from self.frame().iter_slices(rows)
+    def scan(self) -> pl.LazyFrame:
+        return pl.scan_parquet(self.path)
 
 
 class Parts:
@@ -112,10 +115,11 @@ class Parts:
         self.paths, self.empty, self.height = list(paths), empty, height
         self.columns = empty.columns
 
-    def slices(self, split: str | None = None):
-        for path in self.paths:
-            part = pl.read_ipc(path)
-            yield part if split is None else part.filter(pl.col("split") == split).drop("split")
+    def scans(self, split: str | None = None) -> list[pl.LazyFrame]:
+        """The parts as lazy frames (read a piece at a time by the writer's `sink`)."""
+        return [pl.scan_ipc(path) if split is None else
+                pl.scan_ipc(path).filter(pl.col("split") == split).drop("split")
+                for path in self.paths]
 
     def estimated_size(self) -> int:
         return sum(p.stat().st_size for p in self.paths)
@@ -157,14 +161,17 @@ class Ledger:
                 totals[value] = totals.get(value, 0) + n
         return dict(sorted(totals.items(), key=lambda kv: (-kv[1], kv[0])))
 
-    def _slices(self, rows: int = WRITE_ROWS):
+    def _pieces(self, rows: int = WRITE_ROWS) -> list[pl.LazyFrame]:
+        """The ledger rows as lazy pieces: made (JSON included) only as the writer reaches them."""
+        pieces = []
         for step, part in self.parts:
-            for piece in part.iter_slices(rows):
-                yield (to_ledger(piece, step) if step is not None else piece).select(
-                    [pl.col(k).cast(t) for k, t in LEDGER_SCHEMA.items()])
+            parts = ([part.scan()] if isinstance(part, FilePart) else
+                     [_compact(piece.lazy()) for piece in part.iter_slices(rows)])
+            pieces += [to_ledger(p, step) if step is not None else p for p in parts]
+        return pieces
 
     def write(self, path: Path) -> None:
-        write_slices(self._slices(), pl.DataFrame(schema=LEDGER_SCHEMA), path)
+        sink(self._pieces(), pl.DataFrame(schema=LEDGER_SCHEMA), path)
 
 
 class Staging:
@@ -181,7 +188,9 @@ class Staging:
         folder.mkdir(parents=True, exist_ok=True)
         if isinstance(frame, pl.DataFrame):
             write_parquet(frame, folder / file)
-        else:  # parts from block tasks, one at a time
+        elif hasattr(frame, "scans"):  # parts from block tasks, read a piece at a time
+            sink(frame.scans(), frame.empty, folder / file)
+        else:  # slices made one at a time
             write_slices(frame.slices(), frame.empty, folder / file)
         if metadata is not None:
             (folder / "metadata.json").write_text(json.dumps(metadata, indent=2, default=str))
@@ -269,8 +278,8 @@ class _SplitOf:
         self.parts, self.split = parts, split
         self.empty = parts.empty.drop("split")
 
-    def slices(self):
-        return self.parts.slices(self.split)
+    def scans(self):
+        return self.parts.scans(self.split)
 
 
 def split_names(data: pl.DataFrame) -> list[str]:
@@ -286,10 +295,9 @@ def disk_full(err: OSError) -> bool:
 
 def _writers(staging: Staging, frame, ledger: Ledger, datasets: dict, metadata: dict,
              report: dict, candidates: str, report_html: bool) -> list:
-    """The output writers, as `threads.run_jobs` jobs named for the profile. Each is about one
-    core (pyarrow's parquet encoding of nested list-of-struct columns dominates; it and polars
-    release the GIL), so they run at once, the datasets first (the longest); memory stays
-    bounded, each writer holding one row-group slice. report.html reads the written ledger,
+    """The output writers, as `threads.run_jobs` jobs named for the profile. They run at once,
+    the datasets first (the longest); each sink encodes on every core that is free and holds
+    only its row groups in flight. report.html reads the written ledger,
     candidates and datasets, so it waits for them; the pairs it is given in memory (not
     read from the file) let it run while the pairwise file is still being written."""
     jobs = []

@@ -43,8 +43,7 @@ def dedup(
                              baselines=() if no_baseline else ("datasketch", "rensa"),
                              whole_process=not in_memory_only)
     _table("near_dedup benchmark", result)
-    if json_path:
-        json_path.write_text(json.dumps(result, indent=2))
+    _write_json(json_path, result)
 
 
 @bench_app.command("build")
@@ -79,8 +78,14 @@ def build(
         from datatools.profiling import print_profile
 
         print_profile(result["profile"], console=_console())
-    if json_path:
-        json_path.write_text(json.dumps(result, indent=2))
+    _write_json(json_path, result)
+
+
+def _write_json(path: Optional[Path], result: dict) -> None:
+    """The results as JSON, its folder made if missing (a long run must not end in an error)."""
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=2))
 
 
 def _console():

@@ -10,7 +10,7 @@ and the screen gives its shape by the same rule as `columnar_trl.general_shape`.
 every line is vouched for is parsed by polars; any other block (a malformed line, another
 shape, a blank line, ...) is read by the columnar reader's own loop, so its rows, ledger rows
 and line numbers are what they always were. Ids are taken in line order across blocks with
-the same rule (`rows.take_id`)."""
+the same rule (`rows.take_id`, through `rows.take_ids`)."""
 from __future__ import annotations
 
 import io
@@ -22,7 +22,8 @@ import polars as pl
 
 from datatools.native import library
 from datatools.readers import columnar_trl
-from datatools.readers.rows import take_id
+from datatools.readers.rows import take_ids
+from datatools.threads import ordered_map
 
 BLOCK_BYTES = 32 << 20  # lines screened and parsed at a time (a block is one frame piece)
 
@@ -47,19 +48,19 @@ def screen(block) -> np.ndarray:
 def read_jsonl(path: Path, name: str, ids: Counter, notes: Counter, frames: list,
                read_lines) -> tuple[list, list, int, set]:
     """(frames, rejects, seen, kinds) of a whole TRL JSONL file, as `columnar.read_jsonl`;
-    `read_lines(frames, lines)` reads (line number, bytes) pairs the columnar way."""
+    `read_lines(frames, lines)` reads (line number, bytes) pairs the columnar way. The next
+    block is read, screened and parsed on another thread while this one becomes rows (all
+    three release the GIL); ids are taken here, in line order."""
     rejects, kinds, seen, first = [], set(), 0, 1
-    for block in _blocks(path):
-        shapes = screen(block)
-        piece = _parsed(block, shapes, first, name, ids, notes) if (shapes >= 0).all() else None
-        block = bytes(block) if piece is None else None  # the line loop's copy of the view
+    for block, shapes, parsed in ordered_map(_screened, _blocks(path), threads=2, ahead=2):
+        piece = None if parsed is None else _rows(parsed, shapes, first, name, ids, notes)
         if piece is not None:
             frames.append(piece)
             seen += len(shapes)
             kinds |= {columnar_trl.KINDS[s] for s in np.unique(shapes)}
         else:
             _, block_rejects, block_seen, block_kinds = read_lines(
-                frames, zip(range(first, first + len(shapes)), _lines(block)))
+                frames, zip(range(first, first + len(shapes)), _lines(bytes(block))))
             rejects += block_rejects
             seen += block_seen
             kinds |= block_kinds
@@ -67,27 +68,38 @@ def read_jsonl(path: Path, name: str, ids: Counter, notes: Counter, frames: list
     return frames, rejects, seen, kinds
 
 
+def _screened(block: bytearray) -> tuple[bytearray, np.ndarray, pl.DataFrame | None]:
+    """The block, its lines' shapes (`screen`) and, when every line is vouched for, polars'
+    parse of it (None otherwise, or when polars reads another number of rows)."""
+    shapes = screen(block)
+    if not (shapes >= 0).all():
+        return block, shapes, None
+    parsed = pl.read_ndjson(io.BytesIO(block), schema=_SCHEMA)
+    return block, shapes, parsed if parsed.height == len(shapes) else None
+
+
 def _blocks(path: Path):
-    """The file in blocks of about BLOCK_BYTES that end at a line end (or the file's end), as
-    views of one reused buffer (each valid until the next is asked for): no block is copied
-    to be cut at a line end, the partial line after the cut moves to the buffer's front."""
-    buf = bytearray(BLOCK_BYTES)
-    view, start = memoryview(buf), 0
+    """The file in blocks of about BLOCK_BYTES that end at a line end (or the file's end), each
+    its own buffer (a block may be parsed while the next is read): the partial line after
+    the cut starts the next block."""
+    buf, start = bytearray(BLOCK_BYTES), 0
     with open(path, "rb") as fh:
         while True:
-            got = fh.readinto(view[start:])
+            with memoryview(buf) as view:
+                got = fh.readinto(view[start:])
             end = start + got
             if end == 0:
                 return
             cut = end if got == 0 else buf.rfind(b"\n", 0, end) + 1  # got 0: the file's end
             if cut == 0:  # a line longer than the buffer: read on into a larger one
-                view.release()
                 buf.extend(bytes(len(buf)))
-                view, start = memoryview(buf), end
+                start = end
                 continue
-            yield view[:cut]
-            buf[:end - cut] = buf[cut:end]
-            start = end - cut
+            rest = bytearray(max(BLOCK_BYTES, 2 * (end - cut)))  # room to read on
+            rest[:end - cut] = buf[cut:end]
+            del buf[cut:]
+            yield buf
+            buf, start = rest, end - cut
 
 
 def _lines(block: bytes):
@@ -99,12 +111,9 @@ def _lines(block: bytes):
         yield last
 
 
-def _parsed(block: bytes, shapes: np.ndarray, first: int, name: str, ids: Counter,
-            notes: Counter) -> pl.DataFrame | None:
-    """The block's frame rows, parsed by polars (None when it reads another number of rows)."""
-    d = pl.read_ndjson(io.BytesIO(block), schema=_SCHEMA)
-    if d.height != len(shapes):
-        return None
+def _rows(d: pl.DataFrame, shapes: np.ndarray, first: int, name: str, ids: Counter,
+          notes: Counter) -> pl.DataFrame:
+    """The frame rows of a block polars parsed (`d`), lines numbered from `first`."""
     shape = pl.Series("shape", shapes, dtype=pl.Int8)
     pair = shape == 0
     a = pl.select(pl.when(pair).then(d["chosen"]).otherwise(d["completion"]))[:, 0]
@@ -116,7 +125,7 @@ def _parsed(block: bytes, shapes: np.ndarray, first: int, name: str, ids: Counte
                 shape, d["prompt"], a, d["rejected"]))):
             own[i] = columnar_trl.content_id(s, p, x, y)
     rec = pl.DataFrame({
-        "id": [take_id(ids, base) for base in own],
+        "id": take_ids(ids, own),
         "__line": np.arange(first, first + len(shapes)), "shape": shape, "p": d["prompt"],
         "a": a, "b": d["rejected"], "sa": d["score_chosen"], "sb": d["score_rejected"],
         "label": d["label"]}, schema=columnar_trl.RECORDS)

@@ -73,6 +73,21 @@ def take_id(ids: Counter, base: str) -> str:
     return record_id
 
 
+def take_ids(ids: Counter, bases: list[str]) -> list[str]:
+    """`[take_id(ids, base) for base in bases]`, with a base never given before (the usual
+    record) taken inline: its id is itself, counted once, as take_id would."""
+    if type(ids) is not Counter:  # deferred ids, or a parallel read's log
+        return [take_id(ids, base) for base in bases]
+    given = []
+    for base in bases:
+        if base in ids:
+            base = take_id(ids, base)
+        else:
+            ids[base] = 1
+        given.append(base)
+    return given
+
+
 def parse_one(record: dict, fmt: str, where: str, rejects: list):
     """The record's Parsed records (one; several when a format expands it, e.g. seed tasks'
     `instances`), or None with its ledger row appended to `rejects`."""

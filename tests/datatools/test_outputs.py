@@ -59,30 +59,31 @@ def test_row_wise_partition_equals_the_whole_frame_one(monkeypatch):
     assert sliced[1].height == 8 and sliced[1]["detail"][1] == "length 3"
 
 
-@pytest.mark.parametrize("writer", ["polars (parallel)", "pyarrow (slices)"])
-def test_write_parquet_round_trips_in_row_groups(tmp_path, monkeypatch, writer):
+@pytest.mark.parametrize("writer", ["sink", "pyarrow (slices)"])
+def test_write_parquet_round_trips_in_row_groups(tmp_path, writer):
     import pyarrow.parquet as pq
 
-    from datatools import outputs
+    from datatools.outputs import write_slices
 
-    if writer.startswith("pyarrow"):  # the writer of frames too large for the parallel one
-        monkeypatch.setattr(outputs, "PARALLEL_WRITE_BYTES", 0)
     answers = [{"content": str(i)} for i in range(8)] + [{"content": ""},
                                                          {"content": "é 国 😀\n\t"}]
     frame = frame_from_rows(rows_from_record("r", "s", [{"role": "user", "content": "q"}],
                                              answers))
     frame = frame.with_columns(meta=pl.when(pl.int_range(pl.len()) == 3).then(None)
                                .otherwise(pl.col("meta")))
-    write_parquet(frame, tmp_path / "f.parquet", rows=3)
+    if writer == "sink":
+        write_parquet(frame, tmp_path / "f.parquet", rows=3)
+    else:  # the writer of slices made one at a time
+        write_slices(frame.iter_slices(3), frame.head(0), tmp_path / "f.parquet", rows=3)
     assert pq.ParquetFile(tmp_path / "f.parquet").num_row_groups == 4
     assert pl.read_parquet(tmp_path / "f.parquet").equals(frame)
     assert pq.read_table(tmp_path / "f.parquet").schema == frame.to_arrow().schema
 
 
-def test_both_writers_write_the_same_table(tmp_path, monkeypatch):
+def test_both_writers_write_the_same_table(tmp_path):
     import pyarrow.parquet as pq
 
-    from datatools import outputs
+    from datatools.outputs import write_slices
 
     rows = []
     for i in range(50):
@@ -90,8 +91,22 @@ def test_both_writers_write_the_same_table(tmp_path, monkeypatch):
                                                 {"role": "user", "content": f"q{i} " * i}],
                                  [{"content": "a" * i, "score": 0.5 * i}, {"content": "b"}])
     frame = frame_from_rows(rows)
-    write_parquet(frame, tmp_path / "parallel.parquet", rows=16)
-    monkeypatch.setattr(outputs, "PARALLEL_WRITE_BYTES", 0)
-    write_parquet(frame, tmp_path / "slices.parquet", rows=16)
-    assert pq.read_table(tmp_path / "parallel.parquet").equals(
+    write_parquet(frame, tmp_path / "sink.parquet", rows=16)
+    write_slices(frame.iter_slices(16), frame.head(0), tmp_path / "slices.parquet", rows=16)
+    assert pq.read_table(tmp_path / "sink.parquet").equals(
         pq.read_table(tmp_path / "slices.parquet"))
+
+
+def test_sink_writes_pieces_in_order_cast_to_the_schema(tmp_path):
+    """Lazy pieces — slices of a frame, an empty piece with a Null-typed column, a parquet
+    scan (the Ray executor's parts) — come out in order, cast to the schema."""
+    from datatools.outputs import sink
+
+    frame = pl.DataFrame({"a": list(range(10)), "b": [f"x{i}" for i in range(10)]})
+    frame.slice(6).write_parquet(tmp_path / "tail.parquet")
+    pieces = [frame.slice(0, 4).lazy(), pl.LazyFrame({"a": [], "b": []}),
+              frame.slice(4, 2).lazy(), pl.scan_parquet(tmp_path / "tail.parquet")]
+    sink(pieces, frame.head(0), tmp_path / "out.parquet", rows=4)
+    assert pl.read_parquet(tmp_path / "out.parquet").equals(frame)
+    sink([], frame.head(0), tmp_path / "empty.parquet")
+    assert pl.read_parquet(tmp_path / "empty.parquet").equals(frame.head(0))

@@ -341,3 +341,23 @@ def test_suffixed_ids_never_collide_with_a_sources_own_ids(tmp_path):
     ids = read("d.jsonl", tmp_path).frame["id"].to_list()
     assert ids[0] == "x~2" and ids[1] == "x" and len(set(ids)) == 4
     assert ids[2:] == ["x~3", "x~3~2"]
+
+
+def test_take_ids_gives_what_take_id_gives_one_by_one():
+    """The inline path for fresh bases agrees with take_id, repeats and a source's own
+    suffixed ids ("a~2" before a second "a") included, and leaves the same counter."""
+    import random
+    from collections import Counter
+
+    from datatools.readers.rows import take_id, take_ids
+
+    rng = random.Random(0)
+    pool = ["a", "b", "a~2", "a~3", "c", "b~2", "d"]
+    for _ in range(200):
+        bases = [rng.choice(pool) for _ in range(rng.randint(0, 12))]
+        seen = [rng.choice(pool) for _ in range(rng.randint(0, 3))]
+        one, many = Counter(), Counter()
+        for base in seen:
+            take_id(one, base), take_id(many, base)
+        assert take_ids(many, bases) == [take_id(one, base) for base in bases]
+        assert many == one

@@ -86,13 +86,13 @@ def test_screen_agrees_with_general_shape_on_random_records():
 def _native_blocks(monkeypatch):
     """Counts the blocks polars parsed."""
     calls = []
-    parsed = native_trl._parsed
+    screened = native_trl._screened
 
-    def spy(*args):
-        piece = parsed(*args)
-        calls.append(piece is not None)
-        return piece
-    monkeypatch.setattr(native_trl, "_parsed", spy)
+    def spy(block):
+        result = screened(block)
+        calls.append(result[2] is not None)
+        return result
+    monkeypatch.setattr(native_trl, "_screened", spy)
     return calls
 
 
