@@ -55,7 +55,25 @@ class LengthParams(BaseModel):
 
 
 def word_counts(text: pl.Series) -> pl.Series:
-    r"""`text.str.count_matches(r"\S+")` (words: runs of Unicode non-whitespace), faster.
+    r"""`text.str.count_matches(r"\S+")` (words: runs of Unicode non-whitespace), by the
+    compiled kernel (`datatools/native/words.c`, one pass of 64-byte masks) where it is
+    built, else by `polars_word_counts`."""
+    import numpy as np
+
+    from datatools.native import library, text_bytes
+
+    lib = library()
+    if lib is None:
+        return polars_word_counts(text)
+    data, offsets = text_bytes(text)
+    counts = np.empty(len(text), dtype=np.uint32)
+    lib.word_counts(data, offsets, len(text), counts)
+    counts = pl.Series(text.name, counts)
+    return counts.scatter(text.is_null().arg_true(), None) if text.null_count() else counts
+
+
+def polars_word_counts(text: pl.Series) -> pl.Series:
+    r"""`text.str.count_matches(r"\S+")` with polars alone, faster than the regex.
 
     Counting regex matches costs ~50 ns a word. Most text is "plain": words separated by
     single ASCII spaces, none leading or trailing; its words are its spaces + 1, and that

@@ -30,6 +30,7 @@ import polars as pl
 
 from datatools.filters import kernels, oph
 from datatools.filters.hash_mix import FMIX32 as _FMIX32, FMIX64 as _FMIX64, fmix as _fmix
+from datatools.native import text_bytes
 
 _M64 = (1 << 64) - 1
 _K = 0x100000001B3  # FNV-64 prime: multiplier of the token-block chain
@@ -51,20 +52,6 @@ def _splitmix64(n: int, state: int = 0) -> list[int]:
 _P = _splitmix64(32)
 MAX_NGRAM = len(_P)
 _P_ARRAY = np.array(_P, dtype=np.uint64)
-
-
-def _text_bytes(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
-    """All texts' UTF-8 bytes as one uint8 array + int64 doc offsets (zero copy via Arrow)."""
-    import pyarrow as pa
-
-    arr = texts.cast(pl.String).fill_null("").rechunk().to_arrow()
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    arr = arr.cast(pa.large_string())
-    _, off_buf, data_buf = arr.buffers()
-    offsets = np.frombuffer(off_buf, dtype=np.int64)[arr.offset: arr.offset + len(arr) + 1]
-    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
-    return data[offsets[0]: offsets[-1]], offsets - offsets[0]
 
 
 def _separated(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -166,7 +153,7 @@ def shingle_hashes(texts: pl.Series, shingle: str = "word", ngram: int = 5,
     Chunks of ~1 MB of text run on a thread pool (numpy releases the GIL)."""
     if not 1 <= ngram <= MAX_NGRAM:
         raise ValueError(f"ngram must be in 1..{MAX_NGRAM}")
-    data, offsets = _text_bytes(texts)
+    data, offsets = text_bytes(texts)
     bounds, i, n = [], 0, len(offsets) - 1
     while i < n:  # chunk boundaries on documents
         j = int(np.searchsorted(offsets, offsets[i] + chunk_bytes, side="right"))

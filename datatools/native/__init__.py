@@ -1,5 +1,6 @@
 """The optional compiled kernels (`dedup.c`: near_dedup's hashing and signatures;
-`trl_screen.c`: the screen of TRL JSONL lines for `readers.native_trl`), loaded through ctypes.
+`trl_screen.c`: the screen of TRL JSONL lines for `readers.native_trl`; `words.c`: the
+`length` step's word counts), loaded through ctypes.
 
 `pip install` compiles them into one extension, `datatools.native._kernels` (setup.py; optional:
 an install without a C compiler or Python's headers still succeeds, and the numpy code and the
@@ -30,6 +31,7 @@ _SIGNATURES = {
     "oph_signatures": (None, [U32, I64, _i64, _u32, _u32, _int, _int, U32, _int, _u32, U32]),
     "sorted_intersections": (None, [U32, I64, I64, _i64, I64]),
     "trl_screen": (_i64, [U8, _i64, I8, _i64]),
+    "word_counts": (None, [U8, I64, _i64, U32]),
 }
 
 
@@ -48,3 +50,19 @@ def library() -> ctypes.CDLL | None:
         function.restype, function.argtypes = restype, argtypes
     lib.init_tables()  # the byte-class tables, before any call that reads them
     return lib
+
+
+def text_bytes(texts) -> tuple[np.ndarray, np.ndarray]:
+    """A string Series' UTF-8 bytes as one uint8 array + int64 offsets (a null reads as ""),
+    as the kernels take them (zero copy via Arrow once the text is a large_string)."""
+    import polars as pl
+    import pyarrow as pa
+
+    arr = texts.cast(pl.String).fill_null("").rechunk().to_arrow()
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    arr = arr.cast(pa.large_string())
+    _, off_buf, data_buf = arr.buffers()
+    offsets = np.frombuffer(off_buf, dtype=np.int64)[arr.offset: arr.offset + len(arr) + 1]
+    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    return data[offsets[0]: offsets[-1]], offsets - offsets[0]

@@ -1,4 +1,4 @@
-"""The compiled kernels (`datatools/native/dedup.c`) give exactly the numpy code's values: shingle hashes on
+"""The compiled kernels (`datatools/native/dedup.c`; words.c in test_length) give exactly the numpy code's values: shingle hashes on
 texts chosen to hit every branch (token lengths around the 8-byte blocks, case, non-ASCII,
 whitespace kinds, texts at the end of the buffer, texts of fewer tokens than n), both
 sketches' signatures and exact Jaccard; and near_dedup removes the same rows either way."""
@@ -117,7 +117,7 @@ def test_no_byte_is_read_past_the_texts(numpy_only):
     buf = mmap.mmap(-1, 2 * page, prot=mmap.PROT_READ | mmap.PROT_WRITE)
     base = ctypes.addressof(ctypes.c_char.from_buffer(buf))
     libc = ctypes.CDLL(None, use_errno=True)
-    for text in ["ab", "x" * 9, "Tail WORDS end" + "q" * 70, "国会 议院"]:
+    for text in ["ab", "x" * 9, "Tail WORDS end" + "q" * 70, "国会 议院", "x" * 70 + "\u3000"]:
         data = text.encode()
         start = page - len(data)
         buf[start:page] = data
@@ -128,6 +128,9 @@ def test_no_byte_is_read_past_the_texts(numpy_only):
             h, counts = kernels.shingle_hashes(view, offsets, shingle, 2, minhash._P_ARRAY)
             h0, off0 = numpy_only(lambda: minhash.shingle_hashes(pl.Series([text]), shingle, 2))
             assert np.array_equal(h, h0) and counts[0] == off0[-1]
+        words = np.empty(1, dtype=np.uint32)
+        kernels.library().word_counts(view, offsets, 1, words)  # the length step's kernel
+        assert words[0] == len(text.split())
         assert libc.mprotect(ctypes.c_void_p(base + page), page,
                              mmap.PROT_READ | mmap.PROT_WRITE) == 0
         del view

@@ -69,10 +69,19 @@ ALPHABET = [" ", " ", " ", "\t", "\n", "\r", "\x0b", "\x0c", "\x85", "\xa0", "\u
             "\x1c", "\x1f", "a", "b", "Z", "0", ".", "é", "中", "😀"]
 
 
-def test_word_counts_equal_the_regex_on_adversarial_text():
-    import random
+@pytest.fixture(params=["kernel", "polars"])
+def word_counts(request):
+    """Both implementations: the compiled kernel (where built) and the polars fallback."""
+    from datatools.filters import length
+    from datatools.native import library
 
-    from datatools.filters.length import word_counts
+    if request.param == "kernel" and library() is None:
+        pytest.skip("the kernels are not built (no C compiler at install)")
+    return length.word_counts if request.param == "kernel" else length.polars_word_counts
+
+
+def test_word_counts_equal_the_regex_on_adversarial_text(word_counts):
+    import random
 
     rng = random.Random(0)
     texts = [None, "", " ", "  ", "\n", "a", " a", "a ", "a  b", "a\tb", "a\u00a0b", "a\u3000b",
@@ -88,6 +97,19 @@ def test_word_counts_equal_the_regex_on_adversarial_text():
     want = series.str.count_matches(r"\S+")
     assert got.dtype == want.dtype and got.name == "t"
     assert got.to_list() == want.to_list()
+
+
+def test_word_counts_know_every_code_point_as_the_regex_does(word_counts):
+    """Each code point alone, between two words, and as a run crossing the kernel's 64-byte
+    blocks (a multi-byte space split over two blocks): the regex's count every time."""
+    chars = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    spaces = [c for c in chars if c.isspace()] + ["\u200b", "\ufeff", "é", "中"]
+    texts = chars + [f"a{c}b" for c in chars]
+    for c in spaces:
+        for lead in range(58, 66):  # the character at byte 58-65: across the block edge
+            texts += ["x" * lead + c + "y", "x" * lead + c * 3, " " * lead + c + "z" * 70]
+    series = pl.Series("t", texts)
+    assert word_counts(series).to_list() == series.str.count_matches(r"\S+").to_list()
 
 
 def test_ascii_whitespace_of_the_regex_is_tab_to_cr_and_space():
