@@ -10,6 +10,6 @@ NESTED = ("train", "schemas")
 packages = find_packages(include=["datatools", "datatools.*"])
 packages += [f"datatools.{p}" for p in find_packages(include=[f"{n}{s}" for n in NESTED for s in ("", ".*")])]
 kernels = Extension("datatools.native._kernels",
-                    [f"datatools/native/{c}.c" for c in ("module", "dedup", "trl_screen", "words")],
+                    [f"datatools/native/{c}.c" for c in ("module", "dedup", "trl_screen", "trl_ids", "words")],
                     extra_compile_args=["-O3"], optional=True)
 setup(packages=packages, package_dir={f"datatools.{n}": n for n in NESTED}, ext_modules=[kernels])

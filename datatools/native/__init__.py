@@ -1,6 +1,6 @@
 """The optional compiled kernels (`dedup.c`: near_dedup's hashing and signatures;
-`trl_screen.c`: the screen of TRL JSONL lines for `readers.native_trl`; `words.c`: the
-`length` step's word counts), loaded through ctypes.
+`trl_screen.c` and `trl_ids.c`: the screen of TRL JSONL lines and their content ids for
+`readers.native_trl`; `words.c`: the `length` step's word counts), loaded through ctypes.
 
 `pip install` compiles them into one extension, `datatools.native._kernels` (setup.py; optional:
 an install without a C compiler or Python's headers still succeeds, and the numpy code and the
@@ -31,6 +31,7 @@ _SIGNATURES = {
     "oph_signatures": (None, [U32, I64, _i64, _u32, _u32, _int, _int, U32, _int, _u32, U32]),
     "sorted_intersections": (None, [U32, I64, I64, _i64, I64]),
     "trl_screen": (_i64, [U8, _i64, I8, _i64]),
+    "trl_content_ids": (None, [U8, I64, U8, I64, U8, I64, I8, _i64, U8]),
     "word_counts": (None, [U8, I64, _i64, U32]),
 }
 

@@ -120,10 +120,12 @@ def _rows(d: pl.DataFrame, shapes: np.ndarray, first: int, name: str, ids: Count
     own = d["id"].to_list()
     lacking = [i for i, v in enumerate(own) if v is None or v == ""]
     if lacking:  # the content id, as `columnar._add_standard`
-        at = pl.Series(lacking)
-        for i, s, p, x, y in zip(lacking, *(c.gather(at).to_list() for c in (
-                shape, d["prompt"], a, d["rejected"]))):
-            own[i] = columnar_trl.content_id(s, p, x, y)
+        columns = (shape, d["prompt"], a, d["rejected"])
+        if len(lacking) < len(own):
+            at = pl.Series(lacking)
+            columns = tuple(c.gather(at) for c in columns)
+        for i, made in zip(lacking, columnar_trl.content_ids(*columns)):
+            own[i] = made
     rec = pl.DataFrame({
         "id": take_ids(ids, own),
         "__line": np.arange(first, first + len(shapes)), "shape": shape, "p": d["prompt"],

@@ -135,3 +135,35 @@ def test_screen_knows_blank_text_as_python_does_for_every_code_point():
         shapes = native_trl.screen(block)
         expected = [-1 if ch.isspace() else 3 for ch in chars]
         assert shapes.tolist() == expected
+
+
+@pytest.mark.parametrize("kernels", ["on", "off"])
+def test_content_ids_are_content_id_of_each_record(monkeypatch, kernels):
+    """The compiled ids (hashed in pieces where the text lies) and the fallback give
+    `content_id`'s value for every shape, empty and non-ASCII text, texts of every length
+    around xxHash's internal block sizes."""
+    import polars as pl
+
+    from datatools.native import library
+
+    if kernels == "off":
+        monkeypatch.setenv("DATATOOLS_KERNELS", "numpy")
+    library.cache_clear()
+    try:
+        if kernels == "on" and library() is None:
+            pytest.skip("the kernels are not built (no C compiler at install)")
+        rng = random.Random(3)
+        alphabet = "ab \n\x1d\x1e\x1fé国😀"
+        text = lambda: "".join(rng.choices(alphabet, k=rng.choice([0, 1, 3, 16, 17, 128, 129,
+                                                                   240, 241, 1000, 5000])))
+        rows = []
+        for _ in range(3000):
+            shape = rng.randint(0, 3)
+            rows.append((shape, text(), None if shape == 3 else text(),
+                         text() if shape == 0 else None))
+        shape, prompt, a, b = (list(c) for c in zip(*rows))
+        got = columnar_trl.content_ids(pl.Series(shape, dtype=pl.Int8), pl.Series(prompt),
+                                       pl.Series(a, dtype=pl.String), pl.Series(b, dtype=pl.String))
+        assert got == [columnar_trl.content_id(*r) for r in rows]
+    finally:
+        library.cache_clear()
