@@ -60,14 +60,14 @@ def word_counts(text: pl.Series) -> pl.Series:
     built, else by `polars_word_counts`."""
     import numpy as np
 
-    from datatools.native import library, text_bytes
+    from datatools.native import library, string_views
 
     lib = library()
     if lib is None:
         return polars_word_counts(text)
-    data, offsets = text_bytes(text)
+    views, buffers, _arrow = string_views(text)
     counts = np.empty(len(text), dtype=np.uint32)
-    lib.word_counts(data, offsets, len(text), counts)
+    lib.word_counts(views, buffers, len(text), counts)
     counts = pl.Series(text.name, counts)
     return counts.scatter(text.is_null().arg_true(), None) if text.null_count() else counts
 

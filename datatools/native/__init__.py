@@ -31,8 +31,8 @@ _SIGNATURES = {
     "oph_signatures": (None, [U32, I64, _i64, _u32, _u32, _int, _int, U32, _int, _u32, U32]),
     "sorted_intersections": (None, [U32, I64, I64, _i64, I64]),
     "trl_screen": (_i64, [U8, _i64, I8, _i64]),
-    "trl_content_ids": (None, [U8, I64, U8, I64, U8, I64, I8, _i64, U8]),
-    "word_counts": (None, [U8, I64, _i64, U32]),
+    "trl_content_ids": (None, [U8, U64, U8, U64, U8, U64, I8, _i64, U8]),
+    "word_counts": (None, [U8, U64, _i64, U32]),
 }
 
 
@@ -67,3 +67,20 @@ def text_bytes(texts) -> tuple[np.ndarray, np.ndarray]:
     offsets = np.frombuffer(off_buf, dtype=np.int64)[arr.offset: arr.offset + len(arr) + 1]
     data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
     return data[offsets[0]: offsets[-1]], offsets - offsets[0]
+
+
+def string_views(texts) -> tuple[np.ndarray, np.ndarray, object]:
+    """A string Series as the kernels read it where polars holds it (`views.h`): its Arrow
+    string views (16 bytes each), its data buffers' addresses, and the Arrow array, which
+    must stay alive while they are used. A null reads as "". No text is copied (turning the
+    text into one contiguous buffer, `text_bytes`, took 14 ms per 15k answers)."""
+    import polars as pl
+    import pyarrow as pa
+
+    arr = texts.cast(pl.String).fill_null("").to_arrow(compat_level=pl.CompatLevel.newest())
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    buffers = arr.buffers()
+    views = np.frombuffer(buffers[1], dtype=np.uint8)[16 * arr.offset: 16 * (arr.offset + len(arr))]
+    addresses = np.array([0 if b is None else b.address for b in buffers[2:]] or [0], np.uint64)
+    return views, addresses, arr

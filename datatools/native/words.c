@@ -7,6 +7,8 @@
  * with popcount: no branch per byte. */
 #include <stdint.h>
 #include <string.h>
+
+#include "views.h"
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -47,16 +49,16 @@ static inline void masks(const uint8_t *s, uint64_t *word, uint64_t *high) {
     *high = h;
 }
 
-/* Words of d[start:end]; `n_bytes`: the readable bytes from d (never read past them). */
-static uint32_t count_words(const uint8_t *d, int64_t start, int64_t end, int64_t n_bytes) {
+/* Words of the `end` bytes at d (never read past them: the last block is copied out). */
+static uint32_t count_words(const uint8_t *d, int64_t end) {
     uint8_t tail[64];
     uint64_t carry = 0;   /* 1: the byte before this block is a word byte */
     int64_t cleared = 0;  /* bytes of a space that began in the previous block */
     uint32_t words = 0;
-    for (int64_t base = start; base < end; base += 64) {
+    for (int64_t base = 0; base < end; base += 64) {
         int64_t len = end - base < 64 ? end - base : 64;
         const uint8_t *s = d + base;
-        if (n_bytes - base < 64) { /* near the end of the buffer */
+        if (end - base < 64) { /* the text's last bytes */
             memset(tail, 0, 64);
             memcpy(tail, s, (size_t)len);
             s = tail;
@@ -89,8 +91,11 @@ static uint32_t count_words(const uint8_t *d, int64_t start, int64_t end, int64_
     return words;
 }
 
-/* out[i] = the words of text i, d[offsets[i]:offsets[i + 1]]. */
-void word_counts(const uint8_t *d, const int64_t *offsets, int64_t n, uint32_t *out) {
-    int64_t n_bytes = offsets[n];
-    for (int64_t i = 0; i < n; i++) out[i] = count_words(d, offsets[i], offsets[i + 1], n_bytes);
+/* out[i] = the words of text i, given as string views (nothing is read past a text). */
+void word_counts(const uint8_t *views, const uint64_t *buffers, int64_t n, uint32_t *out) {
+    int64_t len;
+    for (int64_t i = 0; i < n; i++) {
+        const uint8_t *text = text_at(views, buffers, i, &len);
+        out[i] = count_words(text, len);
+    }
 }

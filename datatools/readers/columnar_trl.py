@@ -75,15 +75,17 @@ def content_id(shape: int, prompt: str, a, b) -> str:
 
 def content_ids(shape: pl.Series, prompt: pl.Series, a: pl.Series, b: pl.Series) -> list[str]:
     """`content_id` of each record, by the compiled kernel (`datatools/native/trl_ids.c`:
-    the text hashed where it lies, never joined or turned into Python strings) where built."""
-    from datatools.native import library, text_bytes
+    the text hashed where polars holds it, never joined or turned into Python strings)
+    where built."""
+    from datatools.native import library, string_views
 
     lib = library()
     if lib is None:
         return [content_id(*r) for r in zip(*(c.to_list() for c in (shape, prompt, a, b)))]
     out = np.empty(16 * len(shape), dtype=np.uint8)
-    lib.trl_content_ids(*text_bytes(prompt), *text_bytes(a), *text_bytes(b),
-                        shape.cast(pl.Int8).to_numpy(), len(shape), out)
+    (p, p_at, _p), (x, x_at, _x), (y, y_at, _y) = (string_views(c) for c in (prompt, a, b))
+    lib.trl_content_ids(p, p_at, x, x_at, y, y_at, shape.cast(pl.Int8).to_numpy(), len(shape),
+                        out)
     return np.frombuffer(out, dtype="S16").astype("U16").tolist()
 
 

@@ -68,7 +68,7 @@ def read_jsonl(path: Path, name: str, ids: Counter, notes: Counter, frames: list
     return frames, rejects, seen, kinds
 
 
-def _screened(block: bytearray) -> tuple[bytearray, np.ndarray, pl.DataFrame | None]:
+def _screened(block: memoryview) -> tuple[memoryview, np.ndarray, pl.DataFrame | None]:
     """The block, its lines' shapes (`screen`) and, when every line is vouched for, polars'
     parse of it (None otherwise, or when polars reads another number of rows)."""
     shapes = screen(block)
@@ -80,9 +80,13 @@ def _screened(block: bytearray) -> tuple[bytearray, np.ndarray, pl.DataFrame | N
 
 def _blocks(path: Path):
     """The file in blocks of about BLOCK_BYTES that end at a line end (or the file's end), each
-    its own buffer (a block may be parsed while the next is read): the partial line after
-    the cut starts the next block."""
-    buf, start = bytearray(BLOCK_BYTES), 0
+    its own anonymous memory map, so a block may be parsed while the next is read, and each
+    goes back to the system when dropped (32 MiB buffers from malloc stayed with the process:
+    +0.18 GiB resident after reading 1M records). The partial line after the cut starts the
+    next block."""
+    import mmap
+
+    buf, start = mmap.mmap(-1, BLOCK_BYTES), 0
     with open(path, "rb") as fh:
         while True:
             with memoryview(buf) as view:
@@ -92,14 +96,21 @@ def _blocks(path: Path):
                 return
             cut = end if got == 0 else buf.rfind(b"\n", 0, end) + 1  # got 0: the file's end
             if cut == 0:  # a line longer than the buffer: read on into a larger one
-                buf.extend(bytes(len(buf)))
+                buf = _moved(buf, end, 2 * len(buf))
                 start = end
                 continue
-            rest = bytearray(max(BLOCK_BYTES, 2 * (end - cut)))  # room to read on
-            rest[:end - cut] = buf[cut:end]
-            del buf[cut:]
-            yield buf
+            rest = _moved(buf, end, max(BLOCK_BYTES, 2 * (end - cut)), cut)  # room to read on
+            yield memoryview(buf)[:cut]
             buf, start = rest, end - cut
+
+
+def _moved(buf, end: int, size: int, cut: int = 0):
+    """A new map of `size` bytes starting with buf[cut:end]."""
+    import mmap
+
+    new = mmap.mmap(-1, size)
+    new[:end - cut] = buf[cut:end]
+    return new
 
 
 def _lines(block: bytes):
