@@ -256,7 +256,7 @@ def write_outputs(out: OutFolder | Path, frame: pl.DataFrame | Parts, ledger: Le
         # The card is what makes `load_dataset(OUT, kind)` work, so a failure there fails the build.
         with profile.phase("write card (README.md)"):
             staging.write_text("README.md", render_card(report))
-        with profile.parallel("write outputs (parallel)") as parts:
+        with profile.parallel("write outputs") as parts:
             parts.update(run_jobs(_writers(staging, frame, ledger, datasets, metadata, report,
                                            candidates, report_html)))
     except OSError as err:

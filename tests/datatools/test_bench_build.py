@@ -23,10 +23,10 @@ def test_bench_build_smoke(tmp_path):
     names = [p["phase"] for p in r["profile"]]
     assert names[0] == "start-up" and names[-1] == "total"
     assert any(n.startswith("read ") for n in names)
-    for expected in ("0. validate", "3. length", "builders", "write outputs (parallel)"):
+    for expected in ("0. validate", "3. length", "builders", "write outputs"):
         assert expected in names
-    writes = r["profile"][names.index("write outputs (parallel)")]
-    assert [p["phase"] for p in writes["parts"]] == ["write pairwise", "write rejects (ledger)",
+    writes = r["profile"][names.index("write outputs")]
+    assert [p["phase"] for p in writes["parts"]] == ["write rejects (ledger)", "write pairwise",
                                                     "write report.html"]
     # the profile's phases cover the process: their sum is close to the measured wall
     assert r["profile"][-1]["wall_s"] <= r["total_s"] + 0.5
