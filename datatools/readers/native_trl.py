@@ -81,9 +81,8 @@ def _screened(block: memoryview) -> tuple[memoryview, np.ndarray, pl.DataFrame |
 def _blocks(path: Path):
     """The file in blocks of about BLOCK_BYTES that end at a line end (or the file's end), each
     its own anonymous memory map, so a block may be parsed while the next is read, and each
-    goes back to the system when dropped (32 MiB buffers from malloc stayed with the process:
-    +0.18 GiB resident after reading 1M records). The partial line after the cut starts the
-    next block."""
+    goes back to the system when dropped (with bytearrays from malloc the peak while reading
+    1M records was 50-80 MiB higher). The partial line after the cut starts the next block."""
     import mmap
 
     buf, start = mmap.mmap(-1, BLOCK_BYTES), 0
