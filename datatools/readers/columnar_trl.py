@@ -126,23 +126,35 @@ RECORDS = {"id": pl.String, "__line": pl.Int64, "shape": pl.Int8, "p": pl.String
 
 
 def rows_of(rec: pl.DataFrame, name: str) -> pl.DataFrame:
-    """Frame rows (FRAME_SCHEMA + __line) of plain records (`RECORDS`) read from `name`."""
+    """Frame rows (FRAME_SCHEMA + __line) of plain records (`RECORDS`) read from `name`.
+
+    Each record's first row holds its first answer (chosen or completion; none for a prompt
+    alone), a pair's second row its rejected answer: the two sets of rows are made whole and
+    interleaved by one gather, not built as per-row lists and exploded (`concat_list` of two
+    string columns took 14 of the 23 ms a 14.6k-record block took)."""
     pair = pl.col("shape") == 0
-    rows = rec.select(
-        "id", "__line",
+    first = rec.select(
+        "id", "__line", "p", pl.col("a").alias("completion"),
+        pl.when(pair).then(pl.col("sa").fill_null(1.0)).alias("score"),
+        pl.when(pl.col("shape") == 3).then(pl.lit("p")).otherwise(pl.lit("0")).alias("__suffix"),
+        "label")
+    second = rec.filter(pair).select(
+        "id", "__line", "p", pl.col("b").alias("completion"),
+        pl.col("sb").fill_null(0.0).alias("score"), pl.lit("1").alias("__suffix"), "label")
+    # polars' reader leaves ~130 chunks per column: one chunk makes the gather 16x cheaper
+    rows = pl.concat([first, second]).rechunk()
+    if second.height:  # record i's rows at start[i] (and start[i] + 1 for a pair)
+        is_pair = (rec["shape"] == 0).to_numpy()
+        counts = 1 + is_pair.astype(np.int64)
+        start = np.cumsum(counts) - counts
+        order = np.empty(len(rows), dtype=np.int64)
+        order[start] = np.arange(rec.height)
+        order[start[is_pair] + 1] = rec.height + np.arange(second.height)
+        rows = rows[order]
+    return rows.with_columns(
         pl.format("{}:{}", pl.lit(name), pl.col("__line")).alias("source"),
         pl.concat_list(pl.struct(pl.lit("user").alias("role"), pl.col("p").alias("content")))
         .cast(pl.List(MESSAGE)).alias("prompt"),
-        pl.when(pair).then(pl.concat_list("a", "b")).otherwise(pl.concat_list("a"))
-        .alias("completion"),
-        pl.when(pair).then(pl.concat_list(pl.col("sa").fill_null(1.0),
-                                          pl.col("sb").fill_null(0.0)))
-        .otherwise(pl.concat_list(pl.lit(None, pl.Float64))).alias("score"),
-        pl.when(pair).then(pl.lit(["0", "1"])).when(pl.col("shape") == 3).then(pl.lit(["p"]))
-        .otherwise(pl.lit(["0"])).alias("__suffix"),
-        "label",
-    ).explode(["completion", "score", "__suffix"])
-    return rows.with_columns(
         (pl.col("id") + "-" + pl.col("__suffix")).alias("candidate_id"),
         pl.when(pl.col("completion").is_not_null()).then(pl.lit("dataset")).alias("model"),
         pl.lit("{}").alias("meta"),
