@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 
 from datatools.frame import stable_id
-from datatools.outputs import write_parquet
+from datatools.parquet_out import write_parquet
 from datatools.step import Step
 from datatools.step_inputs import inputs_token
 

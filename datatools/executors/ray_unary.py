@@ -20,7 +20,8 @@ import polars as pl
 
 from datatools.builders.ledger import UNARY_SCHEMA, ledger_frame
 from datatools.builders.unary import downsample_keep, downsampled, kto_metadata, kto_rows
-from datatools.outputs import WRITE_ROWS, FilePart
+from datatools.outputs import FilePart
+from datatools.parquet_out import WRITE_ROWS
 
 
 def unary_from_parts(loaded, parts_dir: Path):

@@ -5,7 +5,8 @@ import polars as pl
 import pytest
 
 from datatools.frame import LEDGER_SCHEMA, frame_from_rows, rows_from_record
-from datatools.outputs import Ledger, to_ledger, write_parquet
+from datatools.outputs import Ledger, to_ledger
+from datatools.parquet_out import write_parquet
 from datatools.step import partition
 
 
@@ -63,7 +64,7 @@ def test_row_wise_partition_equals_the_whole_frame_one(monkeypatch):
 def test_write_parquet_round_trips_in_row_groups(tmp_path, writer):
     import pyarrow.parquet as pq
 
-    from datatools.outputs import write_slices
+    from datatools.parquet_out import write_slices
 
     answers = [{"content": str(i)} for i in range(8)] + [{"content": ""},
                                                          {"content": "é 国 😀\n\t"}]
@@ -83,7 +84,7 @@ def test_write_parquet_round_trips_in_row_groups(tmp_path, writer):
 def test_both_writers_write_the_same_table(tmp_path):
     import pyarrow.parquet as pq
 
-    from datatools.outputs import write_slices
+    from datatools.parquet_out import write_slices
 
     rows = []
     for i in range(50):
@@ -100,7 +101,7 @@ def test_both_writers_write_the_same_table(tmp_path):
 def test_sink_writes_pieces_in_order_cast_to_the_schema(tmp_path):
     """Lazy pieces — slices of a frame, an empty piece with a Null-typed column, a parquet
     scan (the Ray executor's parts) — come out in order, cast to the schema."""
-    from datatools.outputs import sink
+    from datatools.parquet_out import sink
 
     frame = pl.DataFrame({"a": list(range(10)), "b": [f"x{i}" for i in range(10)]})
     frame.slice(6).write_parquet(tmp_path / "tail.parquet")

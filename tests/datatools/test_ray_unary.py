@@ -12,7 +12,7 @@ import pytest
 
 from datatools.executors import ray_unary
 from datatools.frame import frame_from_rows, rows_from_record
-from datatools.outputs import write_slices
+from datatools.parquet_out import write_slices
 from datatools.pipeline import build_datasets
 from datatools.recipe import load_recipe_dict
 
