@@ -80,6 +80,8 @@ def string_views(texts) -> tuple[np.ndarray, np.ndarray, object]:
     arr = texts.cast(pl.String).fill_null("").to_arrow(compat_level=pl.CompatLevel.newest())
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
+    if arr.type != pa.string_view():  # the C code reads views: never another layout as one
+        arr = arr.cast(pa.string_view())
     buffers = arr.buffers()
     views = np.frombuffer(buffers[1], dtype=np.uint8)[16 * arr.offset: 16 * (arr.offset + len(arr))]
     addresses = np.array([0 if b is None else b.address for b in buffers[2:]] or [0], np.uint64)

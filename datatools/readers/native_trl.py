@@ -14,6 +14,7 @@ the same rule (`rows.take_id`, through `rows.take_ids`)."""
 from __future__ import annotations
 
 import io
+import mmap
 from collections import Counter
 from pathlib import Path
 
@@ -83,8 +84,6 @@ def _blocks(path: Path):
     its own anonymous memory map, so a block may be parsed while the next is read, and each
     goes back to the system when dropped (with bytearrays from malloc the peak while reading
     1M records was 50-80 MiB higher). The partial line after the cut starts the next block."""
-    import mmap
-
     buf, start = mmap.mmap(-1, BLOCK_BYTES), 0
     with open(path, "rb") as fh:
         while True:
@@ -105,8 +104,6 @@ def _blocks(path: Path):
 
 def _moved(buf, end: int, size: int, cut: int = 0):
     """A new map of `size` bytes starting with buf[cut:end]."""
-    import mmap
-
     new = mmap.mmap(-1, size)
     new[:end - cut] = buf[cut:end]
     return new

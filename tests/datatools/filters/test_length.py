@@ -112,6 +112,17 @@ def test_word_counts_know_every_code_point_as_the_regex_does(word_counts):
     assert word_counts(series).to_list() == series.str.count_matches(r"\S+").to_list()
 
 
+def test_word_counts_of_a_sliced_and_chunked_series(word_counts):
+    """What `map_batches` may hand over: a slice (an offset into its arrays) and several
+    chunks, long and short (inline) texts, nulls."""
+    parts = [pl.Series("t", [f"w{i} " * (i % 7) + "x" * (i % 30) for i in range(200)] + [None])
+             for _ in range(3)]
+    chunked = pl.concat(parts, rechunk=False)
+    assert chunked.n_chunks() == 3
+    for series in (chunked, chunked.slice(37, 400), parts[0].slice(5, 100)):
+        assert word_counts(series).to_list() == series.str.count_matches(r"\S+").to_list()
+
+
 def test_ascii_whitespace_of_the_regex_is_tab_to_cr_and_space():
     """word_counts tests ASCII text for [\\t-\\r] and ' ' only; the regex's \\s must agree."""
     ascii_chars = pl.Series([chr(c) for c in range(128)])
